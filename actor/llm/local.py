@@ -1,0 +1,278 @@
+"""The embedded backend: a LangChain chat model over llama.cpp (``llama-cpp-python``).
+
+One llama.cpp context is loaded per (model file, context size, threads, slot) and kept for the
+life of the process; every :class:`LocalChatModel` with the same key shares it. A context is not
+thread-safe, so each has a lock held for the whole of one generation (streamed or not):
+concurrent sessions queue instead of interleaving tokens. Different *slots* (by default the
+role: ``persona`` / ``evaluator``) get separate contexts, so each keeps its own KV cache and the
+prompt prefix of its previous call stays reusable (llama.cpp skips the shared prefix).
+
+Supports streaming, stop sequences, temperature, seed, a token cap and JSON-schema-constrained
+output (``response_format={"type": "json_object", "schema": {...}}``, compiled to a grammar by
+llama-cpp-python), and :meth:`LocalChatModel.with_structured_output` for pydantic models.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, ConfigDict
+
+from actor.llm.guard import check_model_requests_allowed
+
+
+@dataclass
+class LoadedModel:
+    """A llama.cpp context with the lock that serialises its generations.
+
+    ``load_seconds`` is the wall time of loading the file (seconds).
+    """
+
+    llama: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    load_seconds: float = 0.0
+
+
+_LOADED: dict[tuple[str, int, int, str], LoadedModel] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free llama.cpp contexts before interpreter teardown (avoids noisy ``__del__`` errors)."""
+    with _LOADED_LOCK:
+        for loaded in _LOADED.values():
+            loaded.llama.close()
+        _LOADED.clear()
+
+
+def load_model(model_path: str, n_ctx: int, n_threads: int, slot: str = "default") -> LoadedModel:
+    """The process-wide llama.cpp context for this key, loading it on first use.
+
+    Raises ``FileNotFoundError`` when the file is missing and ``RuntimeError`` (with the path)
+    when llama.cpp cannot load it.
+    """
+    key = (str(model_path), n_ctx, n_threads, slot)
+    with _LOADED_LOCK:
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            if not Path(model_path).is_file():
+                raise FileNotFoundError(f"model file not found: {model_path}")
+            from llama_cpp import Llama
+
+            start = time.perf_counter()
+            try:
+                llama = Llama(
+                    model_path=str(model_path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    n_batch=512,
+                    verbose=False,
+                )
+            except Exception as exc:  # llama.cpp raises ValueError / RuntimeError
+                raise RuntimeError(f"llama.cpp could not load {model_path}: {exc}") from exc
+            loaded = LoadedModel(llama=llama, load_seconds=time.perf_counter() - start)
+            _LOADED[key] = loaded
+        return loaded
+
+
+def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    roles = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
+    out = []
+    for m in messages:
+        role = m.role if isinstance(m, ChatMessage) else next(
+            (r for cls, r in roles.items() if isinstance(m, cls)), None
+        )
+        if role is None:
+            raise ValueError(f"unsupported message type for the local model: {type(m).__name__}")
+        out.append({"role": role, "content": m.text})
+    return out
+
+
+def json_schema_of(schema: type[BaseModel] | dict) -> dict:
+    """The JSON schema of a pydantic model class, or the dict itself."""
+    return schema if isinstance(schema, dict) else schema.model_json_schema()
+
+
+class LocalChatModel(BaseChatModel):
+    """Chat model on a local GGUF file through llama.cpp.
+
+    Fields: ``model_path`` (GGUF file), ``model_name`` (reported id), ``n_ctx`` (tokens),
+    ``n_threads``, ``slot`` (contexts are shared per slot), ``temperature``, ``max_tokens``
+    (per reply), ``seed`` (``None`` = random), ``stop`` (default stop sequences), ``top_p``,
+    ``repeat_penalty``. Extra call kwargs: ``response_format`` (see module docstring).
+
+    Each result carries ``usage_metadata`` (prompt / completion tokens) and
+    ``response_metadata["timing"]`` with ``seconds`` (wall time of the generation, excluding the
+    wait for the lock) and ``queued_seconds``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str
+    model_name: str = "local-gguf"
+    n_ctx: int = 4096
+    n_threads: int = 2
+    slot: str = "default"
+    temperature: float = 0.7
+    max_tokens: int = 256
+    seed: int | None = None
+    stop: list[str] | None = None
+    top_p: float = 0.95
+    repeat_penalty: float = 1.1
+    streaming: bool = False
+    """When true, ``invoke`` streams internally too (callbacks receive tokens)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-local"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "model_path": self.model_path,
+            "n_ctx": self.n_ctx,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+    def loaded(self) -> LoadedModel:
+        """The shared llama.cpp context of this model (loads it on first call)."""
+        return load_model(self.model_path, self.n_ctx, self.n_threads, self.slot)
+
+    def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "temperature": kwargs.pop("temperature", self.temperature),
+            "max_tokens": kwargs.pop("max_tokens", self.max_tokens),
+            "top_p": kwargs.pop("top_p", self.top_p),
+            "repeat_penalty": kwargs.pop("repeat_penalty", self.repeat_penalty),
+            "stop": stop if stop is not None else self.stop,
+        }
+        seed = kwargs.pop("seed", self.seed)
+        if seed is not None:
+            params["seed"] = seed
+        if "response_format" in kwargs:
+            params["response_format"] = kwargs.pop("response_format")
+        if kwargs:
+            raise TypeError(f"unsupported arguments for the local model: {sorted(kwargs)}")
+        return params
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        check_model_requests_allowed(self.model_name)
+        params = self._params(stop, kwargs)
+        loaded = self.loaded()
+        queued = time.perf_counter()
+        with loaded.lock:
+            start = time.perf_counter()
+            out = loaded.llama.create_chat_completion(
+                messages=_to_llama_messages(messages), stream=False, **params
+            )
+            seconds = time.perf_counter() - start
+        usage = out.get("usage") or {}
+        choice = out["choices"][0]
+        message = AIMessage(
+            content=choice["message"].get("content") or "",
+            usage_metadata={
+                "input_tokens": usage.get("prompt_tokens", 0),
+                "output_tokens": usage.get("completion_tokens", 0),
+                "total_tokens": usage.get("total_tokens", 0),
+            },
+            response_metadata={
+                "model_name": self.model_name,
+                "finish_reason": choice.get("finish_reason"),
+                "timing": {"seconds": seconds, "queued_seconds": start - queued},
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        check_model_requests_allowed(self.model_name)
+        params = self._params(stop, kwargs)
+        loaded = self.loaded()
+        queued = time.perf_counter()
+        with loaded.lock:
+            start = time.perf_counter()
+            first_token: float | None = None
+            finish_reason = None
+            for part in loaded.llama.create_chat_completion(
+                messages=_to_llama_messages(messages), stream=True, **params
+            ):
+                choice = part["choices"][0]
+                finish_reason = choice.get("finish_reason") or finish_reason
+                delta = choice.get("delta", {}).get("content")
+                if not delta:
+                    continue
+                if first_token is None:
+                    first_token = time.perf_counter() - start
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                if run_manager:
+                    run_manager.on_llm_new_token(delta, chunk=chunk)
+                yield chunk
+            seconds = time.perf_counter() - start
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                response_metadata={
+                    "model_name": self.model_name,
+                    "finish_reason": finish_reason,
+                    "timing": {
+                        "seconds": seconds,
+                        "first_token_seconds": first_token,
+                        "queued_seconds": start - queued,
+                    },
+                },
+            )
+        )
+
+    def with_structured_output(
+        self,
+        schema: type[BaseModel] | dict,
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable:
+        """Constrain the output to ``schema``'s JSON schema and parse it.
+
+        Returns a runnable that yields an instance of ``schema`` (a pydantic class) or a dict
+        (a JSON-schema dict). ``include_raw`` is not supported (raises ``NotImplementedError``).
+        Parsing errors raise ``langchain_core.exceptions.OutputParserException``.
+        """
+        if include_raw:
+            raise NotImplementedError("include_raw is not supported by the local model")
+        bound = self.bind(response_format={"type": "json_object", "schema": json_schema_of(schema)})
+        parser = JsonOutputParser() if isinstance(schema, dict) else PydanticOutputParser(pydantic_object=schema)
+        return bound | parser

@@ -1,0 +1,56 @@
+"""Gradio entry point: ``python app.py`` serves the training actor on http://127.0.0.1:7860.
+
+Host and port come from ``ACTOR_APP_HOST`` / ``ACTOR_APP_PORT``. Until the rehearsal room lands
+this page shows what the installation has: the configured backends, the model file and the
+course material. Nothing here holds conversation state: each browser gets its own session.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from actor.config import Settings
+from actor.llm import model_id
+from actor.llm.modelfile import EMBEDDED_MODEL
+
+
+def status_markdown(settings: Settings) -> str:
+    """A Markdown summary of the installation (backends, model file, data folder)."""
+    cached = settings.model_cache_dir / EMBEDDED_MODEL.filename
+    model_state = (
+        f"`{settings.local_model_path}` (own GGUF)" if settings.local_model_path
+        else f"`{cached}` ({'ready' if cached.is_file() else 'assembled on first use'})"
+    )
+    return "\n".join(
+        [
+            "### This installation",
+            f"- customer (persona): **{settings.persona.backend}**, {model_id('persona', settings)}",
+            f"- grader (evaluator): **{settings.evaluator.backend}**, {model_id('evaluator', settings)}",
+            f"- embedded model file: {model_state}",
+            f"- data folder: `{settings.home}`",
+            "",
+            "Run `actor doctor` in a terminal for a full check with a test generation.",
+        ]
+    )
+
+
+def build(settings: Settings) -> gr.Blocks:
+    """The Gradio app for ``settings``."""
+    with gr.Blocks(title="The training actor") as demo:
+        gr.Markdown(
+            "# The training actor\n"
+            "Rehearse a difficult conversation with an aggressive customer, get feedback on every "
+            "reply and a debrief at the end. *Oefen een lastig gesprek met een agressieve klant.*\n\n"
+            "The rehearsal room is being built; this page checks the installation."
+        )
+        gr.Markdown(status_markdown(settings))
+    return demo
+
+
+def main() -> None:
+    settings = Settings()
+    build(settings).launch(server_name=settings.app_host, server_port=settings.app_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The embedded model through the seam (real llama.cpp; slow, runs in CI)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel
+
+from actor.llm import chat_model
+from actor.llm.local import LocalChatModel
+
+pytestmark = pytest.mark.real_model
+
+
+class Verdict(BaseModel):
+    reason: str
+    verdict: Literal["pass", "fail"]
+
+
+def test_short_generation(real_settings):
+    model = chat_model("persona", real_settings)
+    reply = model.invoke(
+        [SystemMessage("Answer with one short sentence."), HumanMessage("What colour is the sky on a clear day?")],
+        max_tokens=24,
+        temperature=0.0,
+    )
+    assert "blue" in reply.text.lower()
+    assert reply.usage_metadata["input_tokens"] > 5
+    assert 0 < reply.usage_metadata["output_tokens"] <= 24
+
+
+def test_json_schema_constrained_output_parses(real_settings):
+    judge = chat_model("evaluator", real_settings).with_structured_output(Verdict)
+    result = judge.invoke(
+        [
+            SystemMessage("You grade a service employee's reply. Give a one-sentence reason, then the verdict."),
+            HumanMessage('Customer: "Where is my parcel?!"\nEmployee: "Shut up, you idiot."\nDid the employee stay calm?'),
+        ]
+    )
+    assert isinstance(result, Verdict)
+    assert result.verdict == "fail"
+    assert result.reason.strip()
+
+
+def test_streaming_and_stop_sequences(real_settings):
+    model = chat_model("persona", real_settings)
+    chunks = list(
+        model.stream(
+            [HumanMessage("Count from 1 to 10, separated by commas.")],
+            stop=["6"],
+            temperature=0.0,
+            max_tokens=40,
+        )
+    )
+    text = "".join(c.text for c in chunks)
+    assert len([c for c in chunks if c.text]) >= 3, "tokens should arrive one by one"
+    assert "5" in text and "6" not in text
+    full = chunks[0]
+    for c in chunks[1:]:
+        full += c
+    timing = full.response_metadata["timing"]
+    assert 0 < timing["first_token_seconds"] <= timing["seconds"]
+
+
+def test_concurrent_sessions_do_not_interleave(real_settings):
+    """Two threads on one shared context get the same answers as when run one after the other."""
+    model = chat_model("persona", real_settings)
+    assert isinstance(model, LocalChatModel)
+    prompts = ["Name three fruits.", "Name three colours."]
+    kwargs = dict(temperature=0.0, max_tokens=20, seed=1)
+    sequential = [model.invoke(p, **kwargs).text for p in prompts]
+    results: dict[int, str] = {}
+
+    def run(i: int) -> None:
+        results[i] = "".join(c.text for c in model.stream(prompts[i], **kwargs))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [results[0], results[1]] == sequential
+    assert model.loaded() is chat_model("persona", real_settings).loaded(), "the context is loaded once"
