@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     """Interface the web app listens on (``0.0.0.0`` to serve a team)."""
     app_port: int = Field(7860, ge=1, le=65535)
 
+    # --- course material and retrieval ---
+    knowledge_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "knowledge")
+    """Folder of the course documents (``<lang>/<kind>/<id>.md``)."""
+    chroma_url: str | None = None
+    """A Chroma server, e.g. ``http://chroma:8000``; unset = an embedded store under ``home``."""
+    chroma_collection: str = "course_material"
+
     # --- the embedded model (backend "local") ---
     local_model_path: Path | None = None
     """Use this GGUF file instead of the packaged Qwen2.5-Coder-1.5B-Instruct (no checksum)."""
@@ -102,6 +109,11 @@ class Settings(BaseSettings):
     def model_cache_dir(self) -> Path:
         """Folder of the assembled model file."""
         return self.home / "models"
+
+    @property
+    def chroma_path(self) -> Path:
+        """Folder of the embedded Chroma store (used when ``chroma_url`` is unset)."""
+        return self.home / "chroma"
 
     @property
     def n_threads(self) -> int:
