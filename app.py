@@ -7,11 +7,15 @@ course material. Nothing here holds conversation state: each browser gets its ow
 
 from __future__ import annotations
 
-import gradio as gr
+import os
 
-from actor.config import Settings
-from actor.llm import model_id
-from actor.llm.modelfile import EMBEDDED_MODEL
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # private by default: no usage pings
+
+import gradio as gr  # noqa: E402
+
+from actor.config import Settings  # noqa: E402
+from actor.llm import model_id  # noqa: E402
+from actor.llm.modelfile import EMBEDDED_MODEL  # noqa: E402
 
 
 def status_markdown(settings: Settings) -> str:
@@ -34,8 +38,8 @@ def status_markdown(settings: Settings) -> str:
     )
 
 
-def build(settings: Settings) -> gr.Blocks:
-    """The Gradio app for ``settings``."""
+def build(settings: Settings, knowledge_status: str = "") -> gr.Blocks:
+    """The Gradio app for ``settings``; ``knowledge_status`` is shown under the installation."""
     with gr.Blocks(title="The training actor") as demo:
         gr.Markdown(
             "# The training actor\n"
@@ -43,13 +47,34 @@ def build(settings: Settings) -> gr.Blocks:
             "reply and a debrief at the end. *Oefen een lastig gesprek met een agressieve klant.*\n\n"
             "The rehearsal room is being built; this page checks the installation."
         )
-        gr.Markdown(status_markdown(settings))
+        gr.Markdown(status_markdown(settings) + (f"\n- {knowledge_status}" if knowledge_status else ""))
     return demo
+
+
+def prepare_knowledge(settings: Settings) -> str:
+    """Ingest the course material when the store is empty or stale; return a status line.
+
+    An invalid course file does not stop the app: the error is shown on the page and in the log.
+    """
+    from actor.embeddings import E5Embeddings
+    from actor.knowledge import KnowledgeFileError, ingest, is_stale
+
+    embeddings = E5Embeddings()
+    try:
+        if is_stale(settings, embeddings):
+            print(f"course material changed or not yet ingested: ingesting {settings.knowledge_dir}", flush=True)
+            return f"course material ingested: {ingest(settings, embeddings)}"
+        return "course material: up to date"
+    except (KnowledgeFileError, FileNotFoundError) as exc:
+        print(f"invalid course material: {exc}", flush=True)
+        return f"**invalid course material**: {exc}"
 
 
 def main() -> None:
     settings = Settings()
-    build(settings).launch(server_name=settings.app_host, server_port=settings.app_port)
+    knowledge_status = prepare_knowledge(settings)
+    print(knowledge_status, flush=True)
+    build(settings, knowledge_status).launch(server_name=settings.app_host, server_port=settings.app_port)
 
 
 if __name__ == "__main__":

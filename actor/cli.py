@@ -35,5 +35,50 @@ def doctor(
     console.print("[green]all checks passed[/green]")
 
 
+@app.command("ingest")
+def ingest_command(
+    rebuild: bool = typer.Option(False, "--rebuild", help="Drop the store and embed everything again."),
+) -> None:
+    """Validate the course material and bring the vector store up to date (incremental)."""
+    from actor.config import Settings
+    from actor.embeddings import E5Embeddings
+    from actor.knowledge import KnowledgeFileError, ingest
+
+    settings = Settings()
+    target = settings.chroma_url or settings.chroma_path
+    console.print(f"ingesting {settings.knowledge_dir} into {target}", highlight=False)
+    try:
+        report = ingest(settings, E5Embeddings(), rebuild=rebuild)
+    except (KnowledgeFileError, FileNotFoundError) as exc:
+        console.print(f"[red]invalid course material[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(str(report), highlight=False)
+
+
+@app.command("search")
+def search_command(
+    query: str,
+    lang: str = typer.Option("nl", help="nl or en"),
+    k: int = typer.Option(4, help="number of hits"),
+    audience: str = typer.Option(None, help="actor / evaluator"),
+    scenario: str = typer.Option(None),
+    level: int = typer.Option(None, min=0, max=4),
+    aggression_type: str = typer.Option(None, "--type", help="frustration / instrumental / white_collar"),
+) -> None:
+    """Show what the retriever returns for a query, with source and heading of each chunk."""
+    from actor.config import Settings
+    from actor.embeddings import E5Embeddings
+    from actor.knowledge import CourseRetriever
+
+    hits = CourseRetriever(Settings(), E5Embeddings()).query(
+        query, k=k, lang=lang, audience=audience, scenario=scenario, level=level, aggression_type=aggression_type
+    )
+    if not hits:
+        console.print("no hits (is the store ingested? run `actor ingest`)")
+    for h in hits:
+        console.print(f"[bold]{h.cite()}[/bold]  score {h.score:.4f}", highlight=False)
+        console.print("  " + h.text.split("\n\n", 1)[-1][:300].replace("\n", " "), highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 Lang = Literal["nl", "en"]
 Kind = Literal["course", "playbook", "policy"]
@@ -57,7 +57,7 @@ class FrontMatter(BaseModel):
     scenario: str | None = None
     aggression_types: tuple[AggressionType, ...] = ()
     levels: tuple[int, int] = (0, 4)
-    tactic: Tactic | None = None
+    tactic: Tactic | None = Field(default=None, validate_default=True)
 
     @field_validator("id")
     @classmethod
@@ -81,13 +81,15 @@ class FrontMatter(BaseModel):
             raise ValueError("must be [lowest, highest] with 0 <= lowest <= highest <= 4")
         return v
 
-    @model_validator(mode="after")
-    def _tactic_for_playbooks(self) -> FrontMatter:
-        if self.kind == "playbook" and self.tactic is None:
-            raise ValueError("tactic: required for a playbook document")
-        if self.kind != "playbook" and self.tactic is not None:
-            raise ValueError("tactic: only playbook documents have a tactic")
-        return self
+    @field_validator("tactic")
+    @classmethod
+    def _tactic_for_playbooks(cls, v: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind == "playbook" and v is None:
+            raise ValueError("required for a playbook document")
+        if kind != "playbook" and v is not None:
+            raise ValueError("only playbook documents have a tactic")
+        return v
 
     @property
     def types(self) -> tuple[str, ...]:

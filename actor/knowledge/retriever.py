@@ -1,10 +1,18 @@
 """The retriever: course chunks for a query, filtered by language, audience, scenario, type,
 level and tactic, each with its source path and heading so a trainer can see where a behaviour
 came from.
+
+Hybrid search: the dense ranking (multilingual-e5-small in Chroma, cosine) and a lexical BM25
+ranking (``bm25s``, with a Dutch or English Snowball stemmer and stop-word list) are fused
+with reciprocal rank fusion (RRF, constant 60; Cormack et al., SIGIR 2009). The lexical side
+catches the exact words a small embedding model blurs (``wethouder``, ``recensie``, "wait
+outside"). On our retrieval set it lifts recall@3 in Dutch clearly (see ``evals/retrieval``).
+Facet filters apply to both sides through the same Chroma ``where`` filter.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
@@ -12,17 +20,23 @@ from langchain_core.embeddings import Embeddings
 from actor.config import Settings
 from actor.knowledge.store import open_store
 
+RRF_K = 60  # the rank constant of reciprocal rank fusion
+CANDIDATES = 50  # candidates taken from each ranking before fusion
+_STEMMERS = {"nl": "dutch", "en": "english"}
+
 
 @dataclass(frozen=True)
 class RetrievedChunk:
     """One hit: chunk ``text``, ``source`` (path under the knowledge folder), ``heading``,
-    ``doc_id``, ``similarity`` (cosine, 1 = identical) and all stored ``metadata``."""
+    ``doc_id``, fused ``score`` (RRF, higher is better), ``similarity`` (cosine, 1 = identical;
+    ``None`` when only the lexical side found it) and all stored ``metadata``."""
 
     text: str
     source: str
     heading: str
     doc_id: str
-    similarity: float
+    score: float
+    similarity: float | None
     metadata: dict = field(repr=False)
 
     def cite(self) -> str:
@@ -44,6 +58,7 @@ def build_filter(
 
     ``audience="actor"`` also matches documents for ``both``; ``scenario`` also matches
     documents for every scenario; ``level`` (0–4) matches documents whose range holds it.
+    Raises ``ValueError`` for a level outside 0–4.
     """
     conds: list[dict] = []
     if lang:
@@ -68,15 +83,67 @@ def build_filter(
     return conds[0] if len(conds) == 1 else {"$and": conds}
 
 
-class CourseRetriever:
-    """Query the course material. ``query(text, k=…, **facets) -> list[RetrievedChunk]``.
+class _LexicalIndex:
+    """BM25 over all chunks of one language (built from the store's contents)."""
 
-    Facets are those of :func:`build_filter`. One embedding call (query mode) plus one Chroma
-    query per call.
+    def __init__(self, ids: list[str], texts: list[str], lang: str) -> None:
+        import bm25s
+        import Stemmer
+        from bm25s.stopwords import STOPWORDS_DUTCH, STOPWORDS_EN
+
+        self.ids = ids
+        self.stemmer = Stemmer.Stemmer(_STEMMERS.get(lang, "english"))
+        self.stopwords = list(STOPWORDS_DUTCH if lang == "nl" else STOPWORDS_EN)
+        self.bm25 = bm25s.BM25()
+        if ids:
+            self.bm25.index(self._tokens(texts), show_progress=False)
+
+    def _tokens(self, texts: list[str]):
+        import bm25s
+
+        return bm25s.tokenize(texts, stopwords=self.stopwords, stemmer=self.stemmer, show_progress=False)
+
+    def search(self, text: str, n: int) -> list[str]:
+        """Ids of the ``n`` best chunks by BM25 (only those with a positive score)."""
+        if not self.ids:
+            return []
+        tokens = self._tokens([text])
+        if not tokens.vocab:
+            return []
+        docs, scores = self.bm25.retrieve(tokens, k=min(n, len(self.ids)), show_progress=False)
+        return [self.ids[j] for j, s in zip(docs[0], scores[0]) if s > 0]
+
+
+class CourseRetriever:
+    """Query the course material: ``query(text, k=…, **facets) -> list[RetrievedChunk]``.
+
+    Facets are those of :func:`build_filter`; ``lang`` should always be given (the lexical
+    side is per language; without it, only the dense side is used). The lexical index is built
+    on the first query per language from the store's contents; call :meth:`refresh` after an
+    ingest in the same process. Thread-safe.
     """
 
     def __init__(self, settings: Settings, embeddings: Embeddings, client=None) -> None:
         self.store = open_store(settings, embeddings, client)
+        self.embeddings = embeddings
+        self._lexical: dict[str, _LexicalIndex] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def _collection(self):
+        return self.store._collection
+
+    def refresh(self) -> None:
+        """Forget the lexical indexes (rebuilt from the store on the next query)."""
+        with self._lock:
+            self._lexical.clear()
+
+    def _lexical_index(self, lang: str) -> _LexicalIndex:
+        with self._lock:
+            if lang not in self._lexical:
+                got = self._collection.get(where={"lang": lang}, include=["documents"])
+                self._lexical[lang] = _LexicalIndex(got["ids"], got["documents"], lang)
+            return self._lexical[lang]
 
     def query(self, text: str, *, k: int = 4, per_document: int | None = 1, **facets) -> list[RetrievedChunk]:
         """The ``k`` best chunks for ``text``, best first.
@@ -87,25 +154,49 @@ class CourseRetriever:
         """
         if not text.strip():
             raise ValueError("empty retrieval query")
-        fetch = k if per_document is None else k * 5
-        hits = self.store.similarity_search_with_score(text, k=fetch, filter=build_filter(**facets))
-        chunks = [
-            RetrievedChunk(
-                text=doc.page_content,
-                source=doc.metadata.get("source", ""),
-                heading=doc.metadata.get("heading", ""),
-                doc_id=doc.metadata.get("doc_id", ""),
-                similarity=1.0 - float(distance),
-                metadata=dict(doc.metadata),
-            )
-            for doc, distance in hits
-        ]
-        if per_document is None:
-            return chunks[:k]
+        where = build_filter(**facets)
+        dense = self._collection.query(
+            query_embeddings=[self.embeddings.embed_query(text)],
+            n_results=CANDIDATES,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        found: dict[str, tuple[str, dict, float | None]] = {
+            cid: (doc, meta, 1.0 - dist)
+            for cid, doc, meta, dist in zip(dense["ids"][0], dense["documents"][0], dense["metadatas"][0], dense["distances"][0])
+        }
+        score: dict[str, float] = {}
+        for rank, cid in enumerate(dense["ids"][0]):
+            score[cid] = 1.0 / (RRF_K + rank)
+        lang = facets.get("lang")
+        if lang:
+            lexical = self._lexical_index(lang).search(text, CANDIDATES * 2)
+            if lexical:
+                allowed = self._collection.get(ids=lexical, where=where, include=["documents", "metadatas"])
+                for cid, doc, meta in zip(allowed["ids"], allowed["documents"], allowed["metadatas"]):
+                    found.setdefault(cid, (doc, meta, None))
+                keep = set(allowed["ids"])
+                for rank, cid in enumerate([c for c in lexical if c in keep][:CANDIDATES]):
+                    score[cid] = score.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         picked: list[RetrievedChunk] = []
         per_doc: dict[str, int] = {}
-        for chunk in chunks:
-            if per_doc.get(chunk.doc_id, 0) < per_document:
-                per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
-                picked.append(chunk)
-        return picked[:k]
+        for cid in sorted(score, key=lambda c: -score[c]):
+            doc, meta, similarity = found[cid]
+            doc_id = meta.get("doc_id", "")
+            if per_document is not None and per_doc.get(doc_id, 0) >= per_document:
+                continue
+            per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+            picked.append(
+                RetrievedChunk(
+                    text=doc,
+                    source=meta.get("source", ""),
+                    heading=meta.get("heading", ""),
+                    doc_id=doc_id,
+                    score=score[cid],
+                    similarity=similarity,
+                    metadata=dict(meta),
+                )
+            )
+            if len(picked) == k:
+                break
+        return picked
