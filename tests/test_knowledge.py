@@ -264,3 +264,26 @@ def test_against_a_chroma_server(settings, chroma_server, monkeypatch):
     assert ingest(server_settings, emb, progress=False).added == 0
     hits = CourseRetriever(server_settings, emb).query("herhaalt", lang="nl", kind="playbook", k=2)
     assert len(hits) == 2 and all(h.metadata["kind"] == "playbook" for h in hits)
+
+
+@pytest.mark.parametrize(
+    "facets",
+    [
+        {"lang": "nl"},
+        {"lang": "en", "kind": "playbook", "level": 2},
+        {"lang": "nl", "audience": "actor", "aggression_type": "instrumental"},
+        {"lang": "en", "scenario": "phone", "level": 0, "tactic": "repeat_demand"},
+        {"audience": "evaluator"},
+    ],
+)
+def test_python_filter_agrees_with_chroma(settings, facets):
+    """The lexical side filters in Python; it must select exactly what Chroma selects."""
+    from actor.knowledge.retriever import matches
+
+    emb = DeterministicFakeEmbedding(size=384)
+    ingest(settings, emb, progress=False)
+    collection = CourseRetriever(settings, emb).store._collection
+    where = build_filter(**facets)
+    everything = collection.get(include=["metadatas"])
+    by_python = {cid for cid, meta in zip(everything["ids"], everything["metadatas"]) if matches(where, meta)}
+    assert by_python == set(collection.get(where=where, include=[])["ids"])

@@ -83,15 +83,44 @@ def build_filter(
     return conds[0] if len(conds) == 1 else {"$and": conds}
 
 
-class _LexicalIndex:
-    """BM25 over all chunks of one language (built from the store's contents)."""
+def matches(where: dict | None, metadata: dict) -> bool:
+    """Evaluate a :func:`build_filter` result on one chunk's metadata, as Chroma would.
 
-    def __init__(self, ids: list[str], texts: list[str], lang: str) -> None:
+    Supports what :func:`build_filter` produces: ``$and``, equality, ``$in``, ``$lte``,
+    ``$gte``. Used on the lexical side, where asking Chroma to filter a list of ids costs
+    ~200 ms at 10k chunks.
+    """
+    if not where:
+        return True
+    if "$and" in where:
+        return all(matches(cond, metadata) for cond in where["$and"])
+    for key, cond in where.items():
+        value = metadata.get(key)
+        if isinstance(cond, dict):
+            for op, arg in cond.items():
+                if op == "$in" and value not in arg:
+                    return False
+                if op == "$lte" and not (value is not None and value <= arg):
+                    return False
+                if op == "$gte" and not (value is not None and value >= arg):
+                    return False
+                if op not in ("$in", "$lte", "$gte"):
+                    raise ValueError(f"unsupported filter operator {op}")
+        elif value != cond:
+            return False
+    return True
+
+
+class _LexicalIndex:
+    """BM25 over all chunks of one language, with their texts and metadata (from the store)."""
+
+    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict], lang: str) -> None:
         import bm25s
         import Stemmer
         from bm25s.stopwords import STOPWORDS_DUTCH, STOPWORDS_EN
 
         self.ids = ids
+        self.chunks = {cid: (text, meta) for cid, text, meta in zip(ids, texts, metadatas)}
         self.stemmer = Stemmer.Stemmer(_STEMMERS.get(lang, "english"))
         self.stopwords = list(STOPWORDS_DUTCH if lang == "nl" else STOPWORDS_EN)
         self.bm25 = bm25s.BM25()
@@ -141,8 +170,8 @@ class CourseRetriever:
     def _lexical_index(self, lang: str) -> _LexicalIndex:
         with self._lock:
             if lang not in self._lexical:
-                got = self._collection.get(where={"lang": lang}, include=["documents"])
-                self._lexical[lang] = _LexicalIndex(got["ids"], got["documents"], lang)
+                got = self._collection.get(where={"lang": lang}, include=["documents", "metadatas"])
+                self._lexical[lang] = _LexicalIndex(got["ids"], got["documents"], got["metadatas"], lang)
             return self._lexical[lang]
 
     def query(self, text: str, *, k: int = 4, per_document: int | None = 1, **facets) -> list[RetrievedChunk]:
@@ -170,14 +199,11 @@ class CourseRetriever:
             score[cid] = 1.0 / (RRF_K + rank)
         lang = facets.get("lang")
         if lang:
-            lexical = self._lexical_index(lang).search(text, CANDIDATES * 2)
-            if lexical:
-                allowed = self._collection.get(ids=lexical, where=where, include=["documents", "metadatas"])
-                for cid, doc, meta in zip(allowed["ids"], allowed["documents"], allowed["metadatas"]):
-                    found.setdefault(cid, (doc, meta, None))
-                keep = set(allowed["ids"])
-                for rank, cid in enumerate([c for c in lexical if c in keep][:CANDIDATES]):
-                    score[cid] = score.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            index = self._lexical_index(lang)
+            lexical = [cid for cid in index.search(text, CANDIDATES * 4) if matches(where, index.chunks[cid][1])]
+            for rank, cid in enumerate(lexical[:CANDIDATES]):
+                found.setdefault(cid, (*index.chunks[cid], None))
+                score[cid] = score.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         picked: list[RetrievedChunk] = []
         per_doc: dict[str, int] = {}
         for cid in sorted(score, key=lambda c: -score[c]):
