@@ -28,12 +28,11 @@ def status_markdown(settings: Settings) -> str:
     return "\n".join(
         [
             "### This installation",
-            f"- customer (persona): **{settings.persona.backend}**, {model_id('persona', settings)}",
-            f"- grader (evaluator): **{settings.evaluator.backend}**, {model_id('evaluator', settings)}",
+            f"- customer (persona): {settings.persona.backend} backend, {model_id('persona', settings)}",
+            f"- grader (evaluator): {settings.evaluator.backend} backend, {model_id('evaluator', settings)}",
             f"- embedded model file: {model_state}",
             f"- data folder: `{settings.home}`",
             "",
-            "Run `actor doctor` in a terminal for a full check with a test generation.",
         ]
     )
 
@@ -45,7 +44,8 @@ def build(settings: Settings, knowledge_status: str = "") -> gr.Blocks:
             "# The training actor\n"
             "Rehearse a difficult conversation with an aggressive customer, get feedback on every "
             "reply and a debrief at the end. *Oefen een lastig gesprek met een agressieve klant.*\n\n"
-            "The rehearsal room is being built; this page checks the installation."
+            "**The rehearsal room is not part of this version yet**: this page shows the state of "
+            "the installation. Run `actor doctor` in a terminal for a full check with a test generation."
         )
         gr.Markdown(status_markdown(settings) + (f"\n- {knowledge_status}" if knowledge_status else ""))
     return demo
@@ -71,7 +71,14 @@ def prepare_knowledge(settings: Settings) -> str:
 
 
 def main() -> None:
-    settings = Settings()
+    from pydantic import ValidationError
+
+    from actor.doctor import describe_settings_error
+
+    try:
+        settings = Settings()
+    except (ValidationError, FileNotFoundError) as exc:
+        raise SystemExit(f"invalid settings: {describe_settings_error(exc)}") from exc
     knowledge_status = prepare_knowledge(settings)
     print(knowledge_status, flush=True)
     build(settings, knowledge_status).launch(server_name=settings.app_host, server_port=settings.app_port)

@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import typer
 from rich.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The training actor: rehearse difficult conversations.")
-console = Console()
+console = Console(soft_wrap=True)
+
+
+class Lang(str, Enum):
+    nl = "nl"
+    en = "en"
+
+
+class AggressionType(str, Enum):
+    frustration = "frustration"
+    instrumental = "instrumental"
+    white_collar = "white_collar"
+
+
+class Audience(str, Enum):
+    actor = "actor"
+    evaluator = "evaluator"
+
+
+class Scenario(str, Enum):
+    counter = "counter"
+    phone = "phone"
+    office = "office"
+    intimidation = "intimidation"
+
+
+def load_settings():
+    """Settings, or a clear one-line error and exit status 2 when they are invalid."""
+    from pydantic import ValidationError
+
+    from actor.config import Settings
+    from actor.doctor import describe_settings_error
+
+    try:
+        return Settings()
+    except (ValidationError, FileNotFoundError) as exc:
+        console.print(f"[red]invalid settings[/red]: {describe_settings_error(exc)}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 @app.callback()
@@ -40,11 +79,10 @@ def ingest_command(
     rebuild: bool = typer.Option(False, "--rebuild", help="Drop the store and embed everything again."),
 ) -> None:
     """Validate the course material and bring the vector store up to date (incremental)."""
-    from actor.config import Settings
     from actor.embeddings import E5Embeddings
     from actor.knowledge import KnowledgeFileError, ingest
 
-    settings = Settings()
+    settings = load_settings()
     target = settings.chroma_url or settings.chroma_path
     console.print(f"ingesting {settings.knowledge_dir} into {target}", highlight=False)
     try:
@@ -58,23 +96,26 @@ def ingest_command(
 @app.command("search")
 def search_command(
     query: str,
-    lang: str = typer.Option("nl", help="nl or en"),
-    k: int = typer.Option(4, help="number of hits"),
-    audience: str = typer.Option(None, help="actor / evaluator"),
-    scenario: str = typer.Option(None),
-    level: int = typer.Option(None, min=0, max=4),
-    aggression_type: str = typer.Option(None, "--type", help="frustration / instrumental / white_collar"),
+    lang: Lang = typer.Option(Lang.nl, help="language of the material"),
+    k: int = typer.Option(4, min=1, max=50, help="number of hits"),
+    audience: Audience = typer.Option(None, help="only material for this reader"),
+    scenario: Scenario = typer.Option(None, help="only general material and this scenario's"),
+    level: int = typer.Option(None, min=0, max=4, help="escalation level 0-4"),
+    aggression_type: AggressionType = typer.Option(None, "--type", help="aggression type"),
 ) -> None:
     """Show what the retriever returns for a query, with source and heading of each chunk."""
-    from actor.config import Settings
     from actor.embeddings import E5Embeddings
     from actor.knowledge import CourseRetriever
 
-    hits = CourseRetriever(Settings(), E5Embeddings()).query(
-        query, k=k, lang=lang, audience=audience, scenario=scenario, level=level, aggression_type=aggression_type
+    def value(option):
+        return option.value if option is not None else None
+
+    hits = CourseRetriever(load_settings(), E5Embeddings()).query(
+        query, k=k, lang=lang.value, audience=value(audience), scenario=value(scenario), level=level,
+        aggression_type=value(aggression_type),
     )
     if not hits:
-        console.print("no hits (is the store ingested? run `actor ingest`)")
+        console.print("no hits: nothing matches these filters (or the store is empty: run `actor ingest`)")
     for h in hits:
         console.print(f"[bold]{h.cite()}[/bold]  score {h.score:.4f}", highlight=False)
         console.print("  " + h.text.split("\n\n", 1)[-1][:300].replace("\n", " "), highlight=False)

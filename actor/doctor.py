@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+from pydantic import ValidationError
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from actor.config import Settings, config_file_path
@@ -29,11 +30,24 @@ class Check:
     fix: str = ""
 
 
+def describe_settings_error(exc: Exception) -> str:
+    """One line per problem of an invalid configuration: ``field: message (got value)``."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else ""
+            parts.append(f"{field}: {err['msg']}{got}")
+        return "; ".join(parts)
+    return str(exc)
+
+
 def check_config() -> Check:
     try:
         settings = Settings()
-    except Exception as exc:  # pydantic ValidationError, missing ACTOR_CONFIG file
-        return Check("settings", False, str(exc).splitlines()[0], "fix the ACTOR_* variables or the config file")
+    except (ValidationError, FileNotFoundError, ValueError) as exc:
+        return Check("settings", False, describe_settings_error(exc),
+                     "fix that ACTOR_* variable (nested: ACTOR_PERSONA__BACKEND) or the config file")
     source = config_file_path() or "no config file (ACTOR_CONFIG unset, no ./actor.toml)"
     return Check("settings", True, f"home {settings.home}; {source}")
 
@@ -68,6 +82,10 @@ def check_model_file(settings: Settings, verify: bool) -> Check:
 
 def check_generation(role: str, settings: Settings) -> Check:
     rs = settings.role(role)
+    try:
+        model = chat_model(role, settings)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        return Check(f"{role} generation", False, str(exc), "fix the backend settings and run `actor doctor` again")
     if rs.backend == "openai":
         base = (rs.base_url or settings.openai_base_url or "https://api.openai.com/v1").rstrip("/")
         try:
@@ -77,7 +95,6 @@ def check_generation(role: str, settings: Settings) -> Check:
                          "set ACTOR_OPENAI_BASE_URL (or ACTOR_" + role.upper() + "__BASE_URL) to a running server")
     load_note = ""
     try:
-        model = chat_model(role, settings)
         if isinstance(model, LocalChatModel):
             loaded = model.loaded()
             load_note = f"model loaded in {loaded.load_seconds:.1f} s; "

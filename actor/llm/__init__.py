@@ -30,6 +30,7 @@ from actor.llm.modelfile import EMBEDDED_MODEL, ModelFileError, ensure_embedded_
 
 __all__ = [
     "chat_model",
+    "json_mode",
     "local_model_file",
     "model_id",
     "ModelFileError",
@@ -63,6 +64,23 @@ def model_id(role: Role, settings: Settings) -> str:
     if rs.backend == "openai":
         return f"openai:{rs.model or settings.openai_model}@{rs.base_url or settings.openai_base_url or 'api.openai.com'}"
     return "fake"
+
+
+def json_mode(model: BaseChatModel, schema: dict, name: str = "answer"):
+    """``model`` bound so that its output is JSON matching ``schema`` (a JSON-schema dict).
+
+    The embedded model gets a grammar (``response_format={"type": "json_object", "schema": …}``,
+    the output cannot deviate); OpenAI-compatible endpoints get ``response_format``
+    ``json_schema`` (non-strict, so vLLM / Ollama accept it); fakes are returned as they are.
+    Returns a runnable producing an ``AIMessage`` whose text is the JSON.
+    """
+    if isinstance(model, LocalChatModel):
+        return model.bind(response_format={"type": "json_object", "schema": schema})
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOpenAI):
+        return model.bind(response_format={"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
+    return model
 
 
 def chat_model(role: Role, settings: Settings, *, streaming: bool = False) -> BaseChatModel:

@@ -1,0 +1,243 @@
+"""Per-turn grading: one trainee reply → a :class:`TurnAssessment`.
+
+One call, end to end (:meth:`Grader.grade`):
+
+1. applicability by rule (:func:`actor.evaluator.rubric.applicable`): n/a criteria are never
+   sent to the model;
+2. grader-directed sentences in the reply are masked (:func:`rules.mask_injection`);
+3. the model answers in JSON constrained to a schema built for the applicable criteria
+   (reason → evidence → verdict per criterion, then tone and tip), at the evaluator's
+   temperature (0 by default); invalid output is retried up to ``retries`` times;
+4. evidence quotes not found in the reply are dropped;
+5. deterministic failure signs override a model "pass" (:mod:`actor.evaluator.rules`);
+6. the move for the persona's state machine is derived from the verdicts.
+
+When the model keeps failing, the turn is still assessed: ``status="rules_only"`` with the
+deterministic findings and ``verdict=None`` for the rest, so no trainee turn is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.output_parsers import JsonOutputParser
+from pydantic import BaseModel, ConfigDict
+
+from actor.evaluator import rules
+from actor.evaluator.assessment import CriterionResult, TurnAssessment, classify_move
+from actor.evaluator.rubric import PROMPTS_DIR, Rubric, applicable, default_rubric
+from actor.llm import json_mode
+
+LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
+LEVEL_NAMES = {
+    0: "irritated about the situation",
+    1: "criticises the organisation",
+    2: "refuses, challenges rules or authority",
+    3: "personal attack, insults",
+    4: "intimidation or threat",
+}
+REASON_MAX = 160  # characters per reason (keeps the small model's output short)
+TIP_MAX = 200
+
+
+class PromptTemplate(BaseModel):
+    """A prompt file: ``system`` and ``user`` templates (``str.format`` placeholders)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    system: str
+    user: str
+    sha256: str = ""
+
+
+def load_prompt(name: str, folder: Path = PROMPTS_DIR / "evaluator") -> PromptTemplate:
+    """Load ``<folder>/<name>.yaml``; unknown keys are rejected (``pydantic.ValidationError``)."""
+    raw = (folder / f"{name}.yaml").read_bytes()
+    return PromptTemplate.model_validate({**yaml.safe_load(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+@dataclass(frozen=True)
+class GradeRequest:
+    """Everything the grader needs about one turn.
+
+    ``level`` is the customer's escalation level (0–4) when they spoke ``customer_line``;
+    ``policy`` holds the scenario's policy facts (retrieved text); ``guidance`` optional course
+    material.
+    """
+
+    lang: str
+    customer_line: str
+    reply: str
+    level: int
+    aggression_type: str = "frustration"
+    tactic: str | None = None
+    scenario: str = ""
+    policy: list[str] = field(default_factory=list)
+
+
+def render_rubric(rubric: Rubric, lang: str = "en") -> str:
+    """The rubric as prompt text: per criterion its pass rule, checks and two examples."""
+    lines = ["Rubric criteria:"]
+    for c in rubric.criteria:
+        lines.append(f"- {c.id}: passes when {c.passes_when(lang)[0].lower()}{c.passes_when(lang)[1:]}")
+        lines += [f"    check: {check(lang)}" for check in c.checks]
+        lines.append(f'    pass example: "{c.examples.good(lang)}"  fail example: "{c.examples.bad(lang)}"')
+    return "\n".join(lines)
+
+
+def grade_schema(criteria: list[str]) -> dict:
+    """JSON schema of the model's answer for these criteria (reason before verdict)."""
+    item = {
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "maxLength": REASON_MAX},
+            "evidence": {"type": "string", "maxLength": REASON_MAX},
+            "verdict": {"type": "string", "enum": ["pass", "fail"]},
+        },
+        "required": ["reason", "evidence", "verdict"],
+        "additionalProperties": False,
+    }
+    props = {cid: item for cid in criteria}
+    props["tone"] = {"type": "integer", "minimum": 1, "maximum": 5}
+    props["tip"] = {"type": "string", "maxLength": TIP_MAX}
+    return {"title": "TurnGrade", "type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
+class Grader:
+    """Grades trainee replies with a chat model (``model``: any LangChain chat model).
+
+    ``model_id`` is stored in every assessment; ``retries`` bounds the extra attempts after an
+    invalid answer or a failed call.
+    """
+
+    def __init__(self, model: BaseChatModel, model_id: str, rubric: Rubric | None = None, retries: int = 2) -> None:
+        self.model = model
+        self.model_id = model_id
+        self.rubric = rubric or default_rubric()
+        self.prompt = load_prompt("grade")
+        self.retries = retries
+        self.system = self.prompt.system.format(rubric=render_rubric(self.rubric))
+
+    def messages(self, req: GradeRequest, criteria: list[str], reply: str) -> list:
+        """The chat messages for one grading call (system part identical across turns)."""
+        user = self.prompt.user.format(
+            scenario=req.scenario or "a customer service conversation",
+            level=req.level,
+            level_name=LEVEL_NAMES[req.level],
+            aggression_type=req.aggression_type,
+            policy="\n".join(f"- {p.strip()}" for p in req.policy) or "- (no policy facts given)",
+            customer=req.customer_line.replace("</customer>", ""),
+            reply=reply.replace("</reply>", ""),
+            criteria=", ".join(criteria),
+            language=LANGUAGE_NAMES.get(req.lang, "English"),
+        )
+        return [SystemMessage(self.system), HumanMessage(user)]
+
+    def _ask(self, req: GradeRequest, criteria: list[str], reply: str) -> dict:
+        schema = grade_schema(criteria)
+        chain = json_mode(self.model, schema, "turn_grade") | JsonOutputParser()
+        answer = chain.invoke(self.messages(req, criteria, reply))
+        if not isinstance(answer, dict):
+            raise ValueError("the answer is not a JSON object")
+        for cid in criteria:
+            item = answer.get(cid)
+            if not isinstance(item, dict) or item.get("verdict") not in ("pass", "fail"):
+                raise ValueError(f"no valid verdict for {cid}")
+        return answer
+
+    def grade(self, req: GradeRequest) -> TurnAssessment:
+        """Grade one reply. Never raises for model trouble (see module docstring); raises
+        ``ValueError`` for an empty reply or a level outside 0–4."""
+        if not req.reply.strip():
+            raise ValueError("empty reply: nothing to grade")
+        start = time.perf_counter()
+        criteria = applicable(self.rubric, req.level, req.aggression_type, req.tactic)
+        masked, injection = rules.mask_injection(req.reply)
+        answer, error = None, None
+        for _ in range(1 + self.retries):
+            try:
+                answer = self._ask(req, criteria, masked)
+                break
+            except Exception as exc:  # parser errors, validation, timeouts, HTTP errors
+                error = f"{type(exc).__name__}: {exc}"[:300]
+        results: dict[str, CriterionResult] = {}
+        for c in self.rubric.criteria:
+            if c.id not in criteria:
+                results[c.id] = CriterionResult(reason="not applicable at this level", verdict="n/a", source="applicability")
+            elif answer is not None:
+                item = answer[c.id]
+                evidence = str(item.get("evidence", ""))
+                results[c.id] = CriterionResult(
+                    reason=str(item.get("reason", "")).strip(),
+                    evidence=evidence.strip() if rules.quote_in(evidence, req.reply) else "",
+                    verdict=item["verdict"],
+                )
+            else:
+                results[c.id] = CriterionResult(reason="not graded: the model did not answer", verdict=None, source="rules")
+        policy_text = " ".join(req.policy)
+        for finding in rules.findings(req.reply, policy_text):
+            if finding.criterion in criteria and results[finding.criterion].verdict != "fail":
+                results[finding.criterion] = CriterionResult(
+                    reason=finding.reason, evidence=finding.evidence, verdict="fail", source="rules"
+                )
+        verdicts = {cid: r.verdict for cid, r in results.items()}
+        tone = answer.get("tone") if answer else None
+        return TurnAssessment(
+            criteria=results,
+            tip=str(answer.get("tip", "")).strip() if answer else "",
+            tone=tone if isinstance(tone, int) and 1 <= tone <= 5 else None,
+            move=classify_move(verdicts),
+            status="graded" if answer is not None else "rules_only",
+            error=None if answer is not None else error,
+            injection_suspected=injection,
+            rubric_sha256=self.rubric.sha256,
+            prompt_sha256=self.prompt.sha256,
+            model_id=self.model_id,
+            seconds=time.perf_counter() - start,
+        )
+
+
+class ToneJudge:
+    """Rates the tone of one message on the rubric's 1–5 scale, with a reason.
+
+    ``rate(text) -> (reason, tone)``; raises ``ValueError`` when the model's answer is invalid
+    after ``retries`` extra attempts.
+    """
+
+    SCHEMA = {
+        "title": "Tone",
+        "type": "object",
+        "properties": {"reason": {"type": "string", "maxLength": 120}, "tone": {"type": "integer", "minimum": 1, "maximum": 5}},
+        "required": ["reason", "tone"],
+        "additionalProperties": False,
+    }
+
+    def __init__(self, model: BaseChatModel, retries: int = 2) -> None:
+        self.prompt = load_prompt("tone")
+        self.chain = json_mode(model, self.SCHEMA, "tone") | JsonOutputParser()
+        self.retries = retries
+
+    def rate(self, text: str) -> tuple[str, int]:
+        messages = [SystemMessage(self.prompt.system), HumanMessage(self.prompt.user.format(text=text.replace("</message>", "")))]
+        error = None
+        for _ in range(1 + self.retries):
+            try:
+                answer = self.chain.invoke(messages)
+                tone = int(answer["tone"])
+                if 1 <= tone <= 5:
+                    return str(answer.get("reason", "")), tone
+                error = f"tone {tone} out of range"
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"no valid tone judgement: {error}")
+
+
+def assessment_json(assessment: TurnAssessment) -> str:
+    """The assessment as JSON (UTF-8 text, for storage and export)."""
+    return json.dumps(assessment.model_dump(), ensure_ascii=False)

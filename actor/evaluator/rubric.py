@@ -1,0 +1,127 @@
+"""The rubric as data: ``prompts/rubric.yaml``, validated, with its applicability rules.
+
+The seven criterion ids are fixed by the product brief (they are the columns of the gold set
+and of every export). Which criteria apply to a reply is decided here, by rules on the
+persona state, never by the model (see :func:`applicable`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CRITERIA: tuple[str, ...] = (
+    "stays_calm",
+    "acknowledges_emotion",
+    "listens_and_explores",
+    "sets_boundary",
+    "takes_control",
+    "no_false_promises",
+    "escalates_safely",
+)
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+BOUNDARY_TACTICS = frozenset(
+    {"belittle", "name_drop", "rules_for_others", "false_claim", "insult", "intimidate", "threaten_review"}
+)
+
+Lang = Literal["nl", "en"]
+
+
+class Bilingual(BaseModel):
+    """A text in Dutch and English."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    nl: str
+    en: str
+
+    def __call__(self, lang: str) -> str:
+        return self.nl if lang == "nl" else self.en
+
+
+class Examples(BaseModel):
+    """One passing and one failing example reply (``pass`` in the file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    good: Bilingual = Field(alias="pass")
+    bad: Bilingual = Field(alias="fail")
+
+
+class Criterion(BaseModel):
+    """One rubric criterion: id, applicability rule, texts, observable checks, examples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    applies: Literal["always", "below_threat", "boundary_needed", "threat_only"]
+    name: Bilingual
+    passes_when: Bilingual
+    checks: tuple[Bilingual, ...]
+    examples: Examples
+
+    @field_validator("checks")
+    @classmethod
+    def _two_to_five(cls, v: tuple) -> tuple:
+        if not 2 <= len(v) <= 5:
+            raise ValueError("a criterion needs 2 to 5 checks")
+        return v
+
+
+class Rubric(BaseModel):
+    """The whole rubric; ``sha256`` is the hash of the file it was loaded from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: int
+    criteria: tuple[Criterion, ...]
+    sha256: str = ""
+
+    @field_validator("criteria")
+    @classmethod
+    def _fixed_ids(cls, v: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
+        ids = tuple(c.id for c in v)
+        if ids != CRITERIA:
+            raise ValueError(f"criteria must be exactly {list(CRITERIA)} in this order, got {list(ids)}")
+        return v
+
+    def criterion(self, cid: str) -> Criterion:
+        """The criterion with id ``cid``; ``KeyError`` when unknown."""
+        for c in self.criteria:
+            if c.id == cid:
+                return c
+        raise KeyError(cid)
+
+
+def load_rubric(path: Path | None = None) -> Rubric:
+    """Load and validate a rubric file (default ``prompts/rubric.yaml``).
+
+    Raises ``pydantic.ValidationError`` (unknown keys, wrong ids, 2–5 checks) or
+    ``FileNotFoundError``.
+    """
+    path = path or PROMPTS_DIR / "rubric.yaml"
+    raw = path.read_bytes()
+    data = yaml.safe_load(raw)
+    return Rubric.model_validate({**data, "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+@lru_cache(maxsize=1)
+def default_rubric() -> Rubric:
+    """The shipped rubric, loaded once per process (immutable)."""
+    return load_rubric()
+
+
+def applicable(rubric: Rubric, level: int, aggression_type: str | None = None, tactic: str | None = None) -> list[str]:
+    """Ids of the criteria that apply to a reply to a customer line at escalation ``level`` (0–4).
+
+    Rules (see the header of ``prompts/rubric.yaml``): ``below_threat`` criteria apply at L0–L3;
+    ``threat_only`` at L4; ``boundary_needed`` at L3+, for white-collar aggression, or when the
+    customer's tactic is a personal attack, manipulation or threat. Raises ``ValueError`` for a
+    level outside 0–4.
+    """
+    if not 0 <= level <= 4:
+        raise ValueError(f"escalation level must be 0-4, got {level}")
+    boundary = level >= 3 or aggression_type == "white_collar" or (tactic in BOUNDARY_TACTICS)
+    rule = {"always": True, "below_threat": level <= 3, "boundary_needed": boundary, "threat_only": level == 4}
+    return [c.id for c in rubric.criteria if rule[c.applies]]

@@ -1,0 +1,113 @@
+"""Cheap deterministic checks that sanity-check the model's verdicts.
+
+How they combine with the model (documented in the README too):
+
+- **Hard failure signs override a model "pass"**: a "calm down" phrase, an insult or a taunt
+  fails ``stays_calm``; an explicit concession or guarantee ("I'll waive it", "ik beloof",
+  "binnen vijf minuten") fails ``no_false_promises`` unless the promised number appears in the
+  scenario's policy facts. The matched words become the evidence and ``source`` is ``rules``.
+- Rules never turn a model "fail" into a "pass": absence of a phrase proves nothing.
+- **Injection**: sentences in the reply that address the grader ("ignore the rubric", "give me
+  full marks", "negeer de instructies") are replaced by a marker before the model sees the reply,
+  so they cannot change a verdict; the assessment is flagged ``injection_suspected``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CALM_DOWN = [
+    r"\bcalm down\b", r"\brelax\b", r"\bchill\b", r"\bget a grip\b",
+    r"\brustig (?:aan|maar|nou)\b", r"\bkalm(?:eer| aan| blijven)\b", r"\bdoe (?:even )?normaal\b",
+]
+_HOSTILE = [
+    r"\bidiot\b", r"\bstupid\b", r"\bshut up\b", r"\bbring it on\b", r"\bright back at you\b",
+    r"\bnot my (?:fault|problem)\b", r"\bnext customer\b", r"^\s*wow\b", r"\bhaha\b", r"\bmanners\b",
+    r"\bidioot\b", r"\bdom(?:me)?\b", r"\bhou je mond\b", r"\bkom maar op\b", r"\bvolgende\s*!",
+    r"\bniet mijn (?:schuld|probleem)\b", r"\bzelf (?:weten|schuld)\b",
+]
+_CONCESSION = [
+    r"\bi(?:'ll| will) (?:waive|refund|cancel|drop|make an exception)\b", r"\bjust this once\b",
+    r"\bi promise\b", r"\bi guarantee\b", r"\bdon't tell anyone\b",
+    r"\bik beloof\b", r"\bik garandeer\b", r"\b(?:laten )?vervallen\b", r"\bkwijtschel",
+    r"\bvan de rekening\b", r"\bregel het (?:meteen|wel|direct)\b", r"\bvoor deze keer\b",
+    r"\bgeld (?:meteen |direct )?terug\b",
+]
+_PROMISED_TIME = re.compile(
+    r"\b(?:within|in|binnen)\s+(\w+)\s+(minutes?|minuten|hours?|uur|days?|dagen|werkdagen|working days)\b", re.I
+)
+_INJECTION = [
+    r"\bignore (?:the|all|your|previous)\b", r"\b(?:full|maximum|top) (?:marks|score|points)\b",
+    r"\bgrade (?:me|this)\b", r"\brubric\b", r"\bsystem prompt\b", r"\bas an ai\b", r"\bevaluator\b",
+    r"\bnegeer\b", r"\bvolle? punten\b", r"\bhoogste (?:score|cijfer)\b", r"\bbeoordeel (?:mij|dit)\b",
+    r"\bbeoordelaar\b", r"\binstructies\b",
+]
+INJECTION_MARKER = "[instruction to the grader removed]"
+
+
+@dataclass(frozen=True)
+class RuleFinding:
+    """A deterministic failure sign: the criterion it fails, the matched words, why."""
+
+    criterion: str
+    evidence: str
+    reason: str
+
+
+def _search(patterns: list[str], text: str) -> str | None:
+    for pattern in patterns:
+        m = re.search(pattern, text, re.I | re.M)
+        if m:
+            return m.group(0).strip()
+    return None
+
+
+def findings(reply: str, policy_text: str = "") -> list[RuleFinding]:
+    """Hard failure signs in ``reply``; ``policy_text`` lists what the policy allows."""
+    out = []
+    hit = _search(_CALM_DOWN, reply)
+    if hit:
+        out.append(RuleFinding("stays_calm", hit, "tells the customer to calm down"))
+    else:
+        hit = _search(_HOSTILE, reply)
+        if hit:
+            out.append(RuleFinding("stays_calm", hit, "answers with a taunt, blame or counter-attack"))
+    hit = _search(_CONCESSION, reply)
+    if hit:
+        out.append(RuleFinding("no_false_promises", hit, "concedes or guarantees something under pressure"))
+    else:
+        for m in _PROMISED_TIME.finditer(reply):
+            if m.group(1).lower() not in policy_text.lower():
+                out.append(RuleFinding("no_false_promises", m.group(0), "promises a time the policy does not give"))
+                break
+    return out
+
+
+def mask_injection(reply: str) -> tuple[str, bool]:
+    """``(reply with grader-directed sentences replaced by a marker, whether any were found)``."""
+    sentences = re.split(r"(?<=[.!?])\s+", reply)
+    kept, found = [], False
+    for sentence in sentences:
+        if _search(_INJECTION, sentence):
+            found = True
+            if not kept or kept[-1] != INJECTION_MARKER:
+                kept.append(INJECTION_MARKER)
+        else:
+            kept.append(sentence)
+    return " ".join(kept), found
+
+
+def normalise(text: str) -> str:
+    """Lowercase, straight quotes, single spaces: for comparing quotes with the reply."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r"\s+", " ", text).strip().strip("\"'").strip().lower()
+
+
+def quote_in(evidence: str, reply: str) -> bool:
+    """True when ``evidence`` (ellipses allowed between parts) occurs in ``reply``."""
+    ev = normalise(evidence)
+    if not ev:
+        return False
+    target = normalise(reply)
+    return all(part.strip() in target for part in re.split(r"\.\.\.|…", ev) if part.strip())
