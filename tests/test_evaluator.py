@@ -197,3 +197,50 @@ def test_real_model_tells_a_good_reply_from_a_bad_one(real_settings):
     assert good.verdicts()["stays_calm"] == "pass" and good.verdicts()["acknowledges_emotion"] == "pass"
     assert bad.verdicts()["stays_calm"] == "fail"
     assert good.score > bad.score
+
+
+def _session(grader: Grader) -> list:
+    from actor.evaluator import TurnRecord
+
+    replies = [
+        (GOOD_NL, 1, 1),
+        ("Rustig aan meneer, het is niet mijn schuld.", 1, 2),
+        ("Ik beloof u dat ik het geld meteen terugstort.", 2, 2),
+    ]
+    out = []
+    for i, (reply, level, after) in enumerate(replies, 1):
+        out.append(TurnRecord(number=i, customer_line="Waar is mijn pakket?", reply=reply,
+                              assessment=grader.grade(request(reply, level=level)), level_after=after))
+    return out
+
+
+def test_debrief_aggregates_quotes_and_improves():
+    from actor.evaluator import write_debrief
+
+    verdict_sets = [{c: "pass" for c in L1}, {**{c: "pass" for c in L1}, "listens_and_explores": "fail"}, {c: "pass" for c in L1}]
+    turns = _session(Grader(FakeListChatModel(responses=[answer(v) for v in verdict_sets]), "fake"))
+    writer = FakeListChatModel(responses=[json.dumps({
+        "better": ["Ik zie dat u boos bent. Zullen we samen kijken?", "Terugstorten kan ik niet, wel een nasporing starten.",
+                   "Wat is er precies gebeurd?"],
+        "next_exercise": "Oefen het gesprek opnieuw en vat eerst samen voordat je iets belooft.",
+    })])
+    d = write_debrief(turns, "nl", writer, "fake")
+    assert d.turns == 3 and d.escalation == [1, 2, 2]
+    assert d.pass_rates["stays_calm"] == pytest.approx(2 / 3)
+    assert d.pass_rates["sets_boundary"] is None
+    assert d.best[0].turn == 1 and {m.turn for m in d.worst} == {2, 3}
+    assert [i.turn for i in d.improvements][:1] == [2] and d.improvements[0].better.startswith("Ik zie dat u boos")
+    assert "Oefen het gesprek opnieuw" in d.next_exercise
+    assert d.markdown.startswith("# Nabespreking") and "## Zo kan het beter" in d.markdown and "L1 → L2 → L2" in d.markdown
+
+
+def test_debrief_survives_a_failing_model():
+    from actor.evaluator import write_debrief
+
+    turns = _session(Grader(FakeListChatModel(responses=[answer({c: "pass" for c in L1})] * 3), "fake"))
+    d = write_debrief(turns, "en", FakeListChatModel(responses=["nonsense"] * 3), "fake")
+    rubric = default_rubric()
+    assert d.improvements and all(i.better == rubric.criterion(i.criterion).examples.good.en for i in d.improvements)
+    assert d.next_exercise and d.markdown.startswith("# Debrief")
+    with pytest.raises(ValueError):
+        write_debrief([], "en", None)

@@ -36,12 +36,16 @@ def test_roles_are_configured_separately(monkeypatch):
     assert isinstance(chat_model("evaluator", settings), FakeListChatModel)
 
 
-def test_local_backend_is_the_default(real_settings, monkeypatch):
-    model = chat_model("evaluator", real_settings)
+def test_local_backend_is_the_default(tmp_path, monkeypatch):
+    gguf = tmp_path / "team-model.gguf"
+    gguf.write_bytes(b"GGUF")  # loaded lazily: selection needs no real file contents
+    monkeypatch.setenv("ACTOR_LOCAL_MODEL_PATH", str(gguf))
+    model = chat_model("evaluator", Settings())
     assert isinstance(model, LocalChatModel)
     assert model.slot == "evaluator"
     assert model.temperature == 0.0
     assert model.n_threads >= 1
+    assert model.model_path == str(gguf) and model.model_name == "team-model.gguf"
 
 
 def test_config_file_is_read_and_env_wins(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ deterministic checks in :mod:`actor.evaluator.rules` sanity-check the model.
 """
 
 from actor.evaluator.assessment import CriterionResult, Debrief, TurnAssessment, classify_move
+from actor.evaluator.debrief import TurnRecord, write_debrief
 from actor.evaluator.grader import GradeRequest, Grader, ToneJudge
 from actor.evaluator.rubric import CRITERIA, Rubric, applicable, default_rubric, load_rubric
 
@@ -18,8 +19,10 @@ __all__ = [
     "Rubric",
     "ToneJudge",
     "TurnAssessment",
+    "TurnRecord",
     "applicable",
     "classify_move",
     "default_rubric",
     "load_rubric",
+    "write_debrief",
 ]
