@@ -287,3 +287,19 @@ def test_python_filter_agrees_with_chroma(settings, facets):
     everything = collection.get(include=["metadatas"])
     by_python = {cid for cid, meta in zip(everything["ids"], everything["metadatas"]) if matches(where, meta)}
     assert by_python == set(collection.get(where=where, include=[])["ids"])
+
+
+def test_ingest_and_query_make_no_network_calls(settings, monkeypatch):
+    """Embedded store, telemetry off: not a single socket connection is attempted."""
+    attempts = []
+
+    def refuse(self, address):
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    emb = DeterministicFakeEmbedding(size=384)
+    ingest(settings, emb, progress=False)
+    assert CourseRetriever(settings, emb).query("herhaalt", lang="nl", k=2)
+    assert attempts == []

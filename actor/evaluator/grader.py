@@ -5,9 +5,10 @@ One call, end to end (:meth:`Grader.grade`):
 1. applicability by rule (:func:`actor.evaluator.rubric.applicable`): n/a criteria are never
    sent to the model;
 2. grader-directed sentences in the reply are masked (:func:`rules.mask_injection`);
-3. the model answers in JSON constrained to a schema built for the applicable criteria
-   (reason → evidence → verdict per criterion, then tone and tip), at the evaluator's
-   temperature (0 by default); invalid output is retried up to ``retries`` times;
+3. the model answers in JSON constrained to a schema (reason → evidence → verdict), one short
+   call per applicable criterion with the turn's context as a shared, cached prefix, then one
+   call for tone and tip; at the evaluator's temperature (0 by default); invalid output is
+   retried up to ``retries`` times;
 4. evidence quotes not found in the reply are dropped;
 5. deterministic failure signs override a model "pass" (:mod:`actor.evaluator.rules`);
 6. the move for the persona's state machine is derived from the verdicts.
@@ -23,6 +24,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from langchain_core.language_models import BaseChatModel
@@ -48,11 +50,14 @@ TIP_MAX = 200
 
 
 class PromptTemplate(BaseModel):
-    """A prompt file: ``system`` and ``user`` templates (``str.format`` placeholders)."""
+    """A prompt file: a ``system`` template and either ``user`` or ``context`` + ``question``
+    (``str.format`` placeholders); unknown keys are rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     system: str
-    user: str
+    user: str | None = None
+    context: str | None = None
+    question: str | None = None
     sha256: str = ""
 
 
@@ -113,16 +118,54 @@ class Grader:
     """Grades trainee replies with a chat model (``model``: any LangChain chat model).
 
     ``model_id`` is stored in every assessment; ``retries`` bounds the extra attempts after an
-    invalid answer or a failed call.
+    invalid answer or a failed call. ``mode``: ``per_criterion`` (default; one short call per
+    applicable criterion plus one for tone and tip, ``prompts/evaluator/criterion.yaml``) or
+    ``joint`` (all criteria in one call, ``prompts/evaluator/grade.yaml``). On the gold set the
+    embedded model is less lenient per criterion (κ > 0 on five criteria instead of two; see
+    ``python -m evals.evaluator --mode``).
     """
 
-    def __init__(self, model: BaseChatModel, model_id: str, rubric: Rubric | None = None, retries: int = 2) -> None:
+    def __init__(self, model: BaseChatModel, model_id: str, rubric: Rubric | None = None, retries: int = 2,
+                 mode: Literal["per_criterion", "joint"] = "per_criterion") -> None:
         self.model = model
         self.model_id = model_id
         self.rubric = rubric or default_rubric()
-        self.prompt = load_prompt("grade")
+        self.mode = mode
+        self.prompt = load_prompt("grade" if mode == "joint" else "criterion")
         self.retries = retries
-        self.system = self.prompt.system.format(rubric=render_rubric(self.rubric))
+        self.system = self.prompt.system.format(rubric=render_rubric(self.rubric)) if mode == "joint" else self.prompt.system
+
+    def _ask_per_criterion(self, req: GradeRequest, criteria: list[str], reply: str) -> dict:
+        """One short constrained call per criterion; the shared context is a reusable prefix."""
+        context = self.prompt.context.format(
+            scenario=req.scenario or "a customer service conversation",
+            level=req.level, level_name=LEVEL_NAMES[req.level], aggression_type=req.aggression_type,
+            policy="\n".join(f"- {p.strip()}" for p in req.policy) or "- (no policy facts given)",
+            customer=req.customer_line.replace("</customer>", ""), reply=reply.replace("</reply>", ""),
+        )
+        item_schema = grade_schema([])["properties"]  # tone and tip
+        one = grade_schema(["x"])["properties"]["x"]
+        answer: dict = {}
+        for cid in criteria:
+            c = self.rubric.criterion(cid)
+            question = self.prompt.question.format(
+                name=c.name("en"), passes_when=c.passes_when("en")[0].lower() + c.passes_when("en")[1:],
+                checks="\n".join(f"- {check('en')}" for check in c.checks),
+                good=c.examples.good("en"), bad=c.examples.bad("en"),
+            )
+            chain = json_mode(self.model, {**one, "title": "CriterionGrade"}, "criterion_grade") | JsonOutputParser()
+            out = chain.invoke([SystemMessage(self.system), HumanMessage(context + question)])
+            if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
+                raise ValueError(f"no valid verdict for {cid}")
+            answer[cid] = out
+        closing = (f"\nRate the tone of the employee's reply (1 = hostile, 2 = cold or curt, 3 = neutral, "
+                   f"4 = polite, 5 = warm and respectful) and write one short coaching tip in "
+                   f"{LANGUAGE_NAMES.get(req.lang, 'English')}.")
+        schema = {"title": "ToneTip", "type": "object", "properties": item_schema, "required": ["tone", "tip"], "additionalProperties": False}
+        out = (json_mode(self.model, schema, "tone_tip") | JsonOutputParser()).invoke(
+            [SystemMessage(self.system), HumanMessage(context + closing)])
+        answer.update(tone=out.get("tone"), tip=out.get("tip", ""))
+        return answer
 
     def messages(self, req: GradeRequest, criteria: list[str], reply: str) -> list:
         """The chat messages for one grading call (system part identical across turns)."""
@@ -162,7 +205,8 @@ class Grader:
         answer, error = None, None
         for _ in range(1 + self.retries):
             try:
-                answer = self._ask(req, criteria, masked)
+                ask = self._ask if self.mode == "joint" else self._ask_per_criterion
+                answer = ask(req, criteria, masked)
                 break
             except Exception as exc:  # parser errors, validation, timeouts, HTTP errors
                 error = f"{type(exc).__name__}: {exc}"[:300]

@@ -223,14 +223,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--annomi-sessions", type=int, default=12, help="per quality class")
     parser.add_argument("--annomi-turns", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mode", choices=["per_criterion", "joint"], default="per_criterion", help="grading mode")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--dump", type=Path, help="append every gold assessment here (JSONL)")
     args = parser.parse_args(argv)
     parts = args.part or ["gold", "politeness", "annomi", "repeat"]
 
     settings = Settings()
-    grader = Grader(chat_model("evaluator", settings), model_id("evaluator", settings))
-    print(f"evaluator model: {grader.model_id}; rubric {grader.rubric.sha256[:12]}; prompt {grader.prompt.sha256[:12]}")
+    grader = Grader(chat_model("evaluator", settings), model_id("evaluator", settings), mode=args.mode)
+    print(f"evaluator model: {grader.model_id}; mode {args.mode}; rubric {grader.rubric.sha256[:12]}; prompt {grader.prompt.sha256[:12]}")
     figures: dict = {"model": grader.model_id}
     start = time.perf_counter()
     items = gold_requests(args.shared, settings) if {"gold", "repeat"} & set(parts) else []
