@@ -1,0 +1,89 @@
+"""Scenarios as data: ``prompts/scenarios/<id>.yaml``, validated (unknown keys rejected).
+
+A scenario holds everything bilingual the actor needs (setting, customer profile, what the
+customer wants, hidden facts revealed only when asked, opening line) and three difficulties
+that set the persona's starting state and how it reacts (see :mod:`actor.persona.state`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from actor.evaluator.rubric import PROMPTS_DIR, Bilingual
+
+AggressionType = Literal["frustration", "instrumental", "white_collar"]
+DifficultyName = Literal["easy", "medium", "hard"]
+
+
+class Difficulty(BaseModel):
+    """How hard the customer is to handle.
+
+    ``start_level``: escalation level of the opening line (0–4); ``good_moves_to_deescalate``:
+    fitting moves in a row needed to come down one level; ``escalation_step``: levels added by
+    a provoking move (1 or 2); ``pressure_after``: for instrumental and white-collar customers,
+    the number of turns without a clear boundary after which they push one level up.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start_level: int = Field(ge=0, le=4)
+    aggression_type: AggressionType
+    good_moves_to_deescalate: int = Field(ge=1, le=5)
+    escalation_step: int = Field(ge=1, le=2)
+    pressure_after: int = Field(ge=1, le=5)
+
+
+class HiddenFact(BaseModel):
+    """A fact the customer reveals only when the trainee asks about ``ask_about``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fact: Bilingual
+    ask_about: Bilingual
+
+
+class Customer(BaseModel):
+    """The customer the actor plays."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Bilingual
+    profile: Bilingual
+    wants: Bilingual
+    hidden_facts: tuple[HiddenFact, ...] = Field(min_length=1)
+
+
+class Scenario(BaseModel):
+    """One rehearsal scenario (``id`` matches the knowledge base's scenario ids)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Literal["counter", "phone", "office", "intimidation"]
+    title: Bilingual
+    briefing: Bilingual
+    setting: Bilingual
+    employee_role: Bilingual
+    customer: Customer
+    opening_line: Bilingual
+    difficulties: dict[DifficultyName, Difficulty]
+    sha256: str = ""
+
+    @field_validator("difficulties")
+    @classmethod
+    def _all_three(cls, v: dict) -> dict:
+        if set(v) != {"easy", "medium", "hard"}:
+            raise ValueError("needs exactly the difficulties easy, medium and hard")
+        return v
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Load and validate one scenario file (``pydantic.ValidationError``, ``FileNotFoundError``)."""
+    raw = path.read_bytes()
+    return Scenario.model_validate({**yaml.safe_load(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+def load_scenarios(folder: Path | None = None) -> dict[str, Scenario]:
+    """All scenarios in ``folder`` (default ``prompts/scenarios``), by id."""
+    folder = folder or PROMPTS_DIR / "scenarios"
+    return {s.id: s for s in (load_scenario(p) for p in sorted(folder.glob("*.yaml")))}
