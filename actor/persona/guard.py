@@ -1,0 +1,90 @@
+"""The role guard: is a generated line something the customer would say?
+
+A small model playing a customer slips into the employee's or an assistant's voice, refuses,
+answers in the wrong language, repeats itself or leaks its instructions. :func:`check_line`
+finds these (returns the reasons; empty = acceptable) and :func:`tidy_line` trims a line to what
+a customer says out loud. The actor regenerates on a rejected line and falls back to a playbook
+line after a bounded number of tries, so the trainee never sees a broken turn.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+
+MAX_WORDS = 40  # a spoken customer line; longer lines are cut at a sentence end
+
+_EMPLOYEE_VOICE = [
+    r"\bhow (?:can|may) i (?:help|assist)\b", r"\bwhat can i do for you\b", r"\bi understand your (?:frustration|concern)\b",
+    r"\bthank you for (?:your patience|contacting|calling)\b", r"\bi apologi[sz]e for the inconvenience\b",
+    r"\bwaarmee kan ik (?:u|je) helpen\b", r"\bhoe kan ik (?:u|je) helpen\b", r"\bik begrijp uw frustratie\b",
+    r"\bbedankt voor uw geduld\b", r"\bexcuses voor het ongemak\b",
+    r"^\s*(?:employee|medewerker|trainee|assistant|assistent)\s*:",
+]
+_ASSISTANT_VOICE = [
+    r"\bas an ai\b", r"\blanguage model\b", r"\bi(?:'m| am) (?:an? )?(?:ai|assistant|chatbot)\b", r"\bi cannot (?:help|assist) with\b",
+    r"\bi(?:'m| am) sorry,? but i can(?:'t|not)\b", r"\bals (?:een )?ai\b", r"\btaalmodel\b", r"\bik ben (?:een )?(?:ai|assistent|chatbot)\b",
+    r"\bik kan (?:u|je) daar niet mee helpen\b", r"\bhere(?:'s| is) (?:a|an|the) (?:response|reply|example)\b",
+]
+_LEAKS = [
+    r"\bsystem prompt\b", r"\bmy instructions\b", r"\bmijn instructies\b", r"\brole-?play\b", r"\brollenspel\b", r"\btraining\b", r"\btrainee\b",
+    r"\bescalation level\b", r"\bescalatieniveau\b", r"\baggression type\b", r"\bL[0-4]\b", r"\bplaybook\b", r"\btactic\b",
+    r"\bpersona\b", r"\bscenario\b", r"\bsimulat", r"\bi(?:'m| am) (?:just )?playing\b", r"\bik speel\b",
+]
+_STOPWORDS = {
+    "nl": {"de", "het", "een", "ik", "u", "je", "jij", "niet", "dat", "is", "en", "van", "wat", "nu", "hier", "mijn", "jullie",
+           "maar", "met", "voor", "op", "dit", "wil", "ben", "heb", "zijn", "geen", "nog", "al", "wel", "toch", "hoe", "waarom"},
+    "en": {"the", "a", "an", "i", "you", "not", "that", "is", "and", "of", "what", "now", "here", "my", "your", "but", "with",
+           "for", "on", "this", "want", "am", "have", "are", "no", "still", "why", "it", "me", "do", "don't", "to", "be"},
+}
+
+
+def language_of(text: str) -> str | None:
+    """``nl`` or ``en`` by function words, ``None`` when the line has too few to tell."""
+    words = re.findall(r"[a-zA-Z']+", text.lower())
+    counts = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    if max(counts.values()) < 2:
+        return None
+    return max(counts, key=counts.get)
+
+
+def _any(patterns: list[str], text: str) -> bool:
+    return any(re.search(p, text, re.I | re.M) for p in patterns)
+
+
+def check_line(line: str, lang: str, earlier: list[str] = ()) -> list[str]:
+    """Reasons to reject ``line`` as the customer's next line (empty list = acceptable).
+
+    ``lang``: the session language; ``earlier``: the customer's previous lines (a line more than
+    80 % similar to one of them is a repeat).
+    """
+    reasons = []
+    text = line.strip()
+    if not text:
+        return ["empty"]
+    if _any(_EMPLOYEE_VOICE, text):
+        reasons.append("speaks as the employee")
+    if _any(_ASSISTANT_VOICE, text):
+        reasons.append("speaks as an assistant or refuses")
+    if _any(_LEAKS, text):
+        reasons.append("leaks instructions or breaks the fiction")
+    detected = language_of(text)
+    if detected is not None and detected != lang:
+        reasons.append(f"wrong language ({detected})")
+    low = text.lower()
+    if any(SequenceMatcher(None, low, e.lower()).ratio() > 0.8 for e in earlier):
+        reasons.append("repeats an earlier line")
+    return reasons
+
+
+def tidy_line(line: str, max_words: int = MAX_WORDS) -> str:
+    """The line as spoken: first paragraph, no speaker label or quotes, cut at a sentence end."""
+    text = line.strip().split("\n\n")[0].strip()
+    text = re.sub(r"^\s*(?:customer|klant)\s*:\s*", "", text, flags=re.I)
+    text = text.strip().strip('"“”').strip()
+    words = text.split()
+    if len(words) <= max_words:
+        return text
+    cut = " ".join(words[:max_words])
+    end = max(cut.rfind("."), cut.rfind("!"), cut.rfind("?"))
+    return cut[: end + 1] if end > 0 else cut + "…"

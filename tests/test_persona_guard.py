@@ -1,0 +1,61 @@
+"""The role guard: lines a customer would not say are rejected, with the reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from actor.persona.guard import check_line, language_of, tidy_line
+
+
+@pytest.mark.parametrize(
+    ("line", "lang", "reason"),
+    [
+        ("Goedemiddag, waarmee kan ik u helpen?", "nl", "employee"),
+        ("Medewerker: ik kijk het even voor u na.", "nl", "employee"),
+        ("How can I help you today?", "en", "employee"),
+        ("As an AI language model, I cannot be rude.", "en", "assistant"),
+        ("Ik ben een AI en kan dit niet doen.", "nl", "assistant"),
+        ("I'm sorry, but I can't continue this role-play.", "en", "assistant"),
+        ("Ik zit nu op escalatieniveau L3, dus ik word boos.", "nl", "leaks"),
+        ("This is just a training, right? I want my parcel.", "en", "leaks"),
+        ("I want my money back and I want it now, do you hear me?", "nl", "wrong language"),
+        ("Ik wil mijn geld terug en wel nu, hoort u dat?", "en", "wrong language"),
+        ("", "nl", "empty"),
+    ],
+)
+def test_rejects_what_a_customer_would_not_say(line, lang, reason):
+    reasons = check_line(line, lang)
+    assert any(reason in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize(
+    ("line", "lang"),
+    [
+        ("Dit is nou al de derde keer dat ik hier sta! Waar is mijn pakket?", "nl"),
+        ("Jullie zijn echt een stelletje amateurs, weet je dat?", "nl"),
+        ("Don't you 'sir' me. Get me your manager, now.", "en"),
+        ("I know where this office is. Think about that.", "en"),
+        ("Nee.", "nl"),
+    ],
+)
+def test_accepts_customer_lines(line, lang):
+    assert check_line(line, lang) == []
+
+
+def test_repeats_are_rejected():
+    earlier = ["Ik wil nu mijn pakket, anders ga ik niet weg!"]
+    assert "repeats an earlier line" in check_line("Ik wil nu mijn pakket, anders ga ik niet weg.", "nl", earlier)
+    assert check_line("Haal dan je chef erbij, ik heb geen zin in dit gedoe.", "nl", earlier) == []
+
+
+def test_language_detection_needs_evidence():
+    assert language_of("Nee!") is None
+    assert language_of("Ik wil het nu, niet morgen") == "nl"
+    assert language_of("I want it now, not tomorrow") == "en"
+
+
+def test_tidy_line():
+    assert tidy_line('Klant: "Waar is mijn pakket?"\n\nMedewerker: ...') == "Waar is mijn pakket?"
+    long = "Ik sta hier al een uur. " * 10
+    tidied = tidy_line(long, max_words=12)
+    assert tidied.endswith(".") and len(tidied.split()) <= 12
