@@ -1,0 +1,122 @@
+"""One actor turn with fake models: tactic choice, prompt, guard, regeneration, fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from actor.knowledge import load_corpus
+from actor.persona.actor import TACTICS, Actor, Utterance, pick_tactic, playbook_level, playbook_lines
+from actor.persona.scenario import Scenario
+from actor.persona.state import PersonaState
+
+KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"
+
+
+def bi(nl: str, en: str) -> dict:
+    return {"nl": nl, "en": en}
+
+
+SCENARIO = Scenario.model_validate({
+    "id": "counter",
+    "title": bi("Het kwijte pakket", "The missing parcel"),
+    "briefing": bi("Je werkt aan de balie.", "You work at the counter."),
+    "setting": bi("Een servicepunt in een winkel.", "A service point in a shop."),
+    "employee_role": bi("de baliemedewerker", "the counter clerk"),
+    "customer": {
+        "name": bi("meneer Bakker", "Mr Baker"),
+        "profile": bi("Een drukke ondernemer.", "A busy business owner."),
+        "wants": bi("Ik wil gewoon mijn pakket.", "I just want my parcel."),
+        "hidden_facts": [{"fact": bi("Hij had geen ID bij zich.", "He had no ID."), "ask_about": bi("legitimatie", "ID")}],
+    },
+    "opening_line": bi("Derde keer dat ik hier sta!", "Third time I'm here!"),
+    "difficulties": {d: {"start_level": 1, "aggression_type": "frustration", "good_moves_to_deescalate": 1,
+                         "escalation_step": 1, "pressure_after": 2} for d in ("easy", "medium", "hard")},
+})
+
+
+class FakeRetriever:
+    def __init__(self):
+        self.calls = []
+
+    def query(self, text, **facets):
+        self.calls.append(facets)
+
+        class Hit:
+            text = "Titel — L1\n\n- Jullie raken altijd alles kwijt.\n- Ik sta hier nu al een half uur!\n- Waar is mijn pakket nou?"
+        return [Hit()]
+
+
+class Exploding(FakeListChatModel):
+    def _call(self, *args, **kwargs):
+        raise TimeoutError("model timed out")
+
+
+STATE = PersonaState(level=1, aggression_type="frustration", turn=1)
+HISTORY = [Utterance("customer", "Derde keer dat ik hier sta!"), Utterance("employee", "Wat vervelend. Wat is er gebeurd?")]
+
+
+def test_a_good_line_is_used_as_is():
+    model = FakeListChatModel(responses=['Klant: "Ik heb al twee keer voor niks gestaan, dat is er gebeurd."'])
+    line = Actor(model, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, STATE)
+    assert line.path == "model" and line.text == "Ik heb al twee keer voor niks gestaan, dat is er gebeurd."
+    assert line.tactic == pick_tactic(STATE) and len(line.prompt_sha256) == 64
+
+
+def test_a_line_in_the_wrong_role_is_regenerated():
+    model = FakeListChatModel(responses=["Goedemiddag, waarmee kan ik u helpen?", "Mijn pakket, dat is er gebeurd. Nou?"])
+    line = Actor(model, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, STATE)
+    assert line.path == "regenerated"
+    assert line.rejected[0][1] == ["speaks as the employee"]
+
+
+def test_falls_back_to_an_unused_playbook_line():
+    model = FakeListChatModel(responses=["As an AI I cannot do this."] * 3)
+    history = HISTORY + [Utterance("customer", "Jullie raken altijd alles kwijt!")]
+    line = Actor(model, SCENARIO, "nl", FakeRetriever()).reply(history, STATE)
+    assert line.path == "fallback" and len(line.rejected) == 3
+    assert line.text == "Ik sta hier nu al een half uur!"
+
+
+def test_a_failing_model_still_gives_a_line():
+    line = Actor(Exploding(responses=["x"]), SCENARIO, "en", None).reply(HISTORY, STATE)
+    assert line.path == "fallback" and line.text == "I just want my parcel."
+    assert line.rejected[0][1] == ["model error: TimeoutError"]
+
+
+def test_prompt_carries_role_examples_and_transcript():
+    retriever = FakeRetriever()
+    actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", retriever)
+    examples = actor.examples("vent", STATE)
+    system, user = actor.messages(HISTORY, STATE, "vent", examples)
+    assert "Je speelt meneer Bakker" in system.text and "- Ik sta hier nu al een half uur!" in system.text
+    assert "Klant: Derde keer dat ik hier sta!\nMedewerker: Wat vervelend." in user.text
+    assert retriever.calls[0] == {"k": 3, "per_document": None, "lang": "nl", "kind": "playbook",
+                                  "aggression_type": "frustration", "level": 1, "tactic": "vent"}
+
+
+def test_opening_is_scripted():
+    line = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "en").opening()
+    assert (line.text, line.path) == ("Third time I'm here!", "scripted")
+
+
+def test_tactics_rotate_and_follow_the_demand():
+    tactics = {pick_tactic(PersonaState(level=2, aggression_type="instrumental", turn=t)) for t in range(4)}
+    assert tactics == set(TACTICS["instrumental"][2])
+    assert pick_tactic(PersonaState(level=2, aggression_type="instrumental", demand="escalated", turn=3)) == "repeat_demand"
+
+
+def test_every_tactic_in_the_table_has_playbook_lines_at_that_level():
+    docs = [d for d in load_corpus(KNOWLEDGE) if d.meta.kind == "playbook"]
+    for kind, by_level in TACTICS.items():
+        for level, tactics in by_level.items():
+            want = playbook_level(PersonaState(level=level, aggression_type=kind))
+            for tactic in tactics:
+                assert any(kind in d.meta.types and d.meta.tactic == tactic and d.meta.levels[0] <= want <= d.meta.levels[1]
+                           for d in docs), (kind, level, tactic)
+
+
+def test_playbook_lines_are_the_bullets():
+    assert playbook_lines(["Titel\n\n- Een.\n- Twee?\nGeen bullet"]) == ["Een.", "Twee?"]
