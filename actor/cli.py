@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -119,6 +120,89 @@ def search_command(
     for h in hits:
         console.print(f"[bold]{h.cite()}[/bold]  score {h.score:.4f}", highlight=False)
         console.print("  " + h.text.split("\n\n", 1)[-1][:300].replace("\n", " "), highlight=False)
+
+
+class Difficulty(str, Enum):
+    easy = "easy"
+    medium = "medium"
+    hard = "hard"
+
+
+def _verdict_line(turn) -> str:
+    marks = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", None: "?"}
+    parts = [f"{marks[r.verdict]} {cid}" for cid, r in turn.assessment.criteria.items() if r.verdict != "n/a"]
+    return "  ".join(parts)
+
+
+@app.command("chat")
+def chat_command(
+    scenario: Scenario = typer.Option(..., help="which scenario"),
+    lang: Lang = typer.Option(Lang.nl, help="language of the conversation"),
+    difficulty: Difficulty = typer.Option(Difficulty.medium),
+    assessment: bool = typer.Option(False, "--assessment", help="hide the per-turn feedback"),
+) -> None:
+    """Rehearse in the terminal. Type your reply; an empty line or /stop ends the conversation."""
+    from actor.evaluator import TurnRecord, write_debrief
+    from actor.llm import chat_model, model_id
+    from actor.session import open_session
+
+    settings = load_settings()
+    session = open_session(settings, scenario.value, difficulty.value, lang.value)
+    console.print(f"[bold]{session.scenario.title(lang.value)}[/bold] — {session.scenario.briefing(lang.value)}", highlight=False)
+    console.print(f"[bold red]{session.scenario.customer.name(lang.value)}[/bold red]: {session.history[0].text}", highlight=False)
+    while not session.ended:
+        try:
+            reply = console.input("[bold]you[/bold]: ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not reply or reply == "/stop":
+            break
+        try:
+            turn = session.turn(reply)
+        except ValueError as exc:
+            console.print(f"[yellow]{exc}[/yellow]", highlight=False)
+            continue
+        if not assessment:
+            console.print(f"  {_verdict_line(turn)}  → {turn.assessment.tip}", highlight=False)
+        if turn.answer:
+            console.print(f"[bold red]{session.scenario.customer.name(lang.value)}[/bold red] (L{session.state.level}): {turn.answer.text}", highlight=False)
+    if session.turns:
+        records = [TurnRecord(t.number, t.customer_line, t.reply, t.assessment, t.state_after.level) for t in session.turns]
+        debrief = write_debrief(records, lang.value, chat_model("evaluator", settings), model_id("evaluator", settings))
+        console.print(debrief.markdown, highlight=False)
+
+
+@app.command("simulate")
+def simulate_command(
+    script: Path = typer.Option(..., exists=True, dir_okay=False, help="YAML list of trainee replies"),
+    scenario: Scenario = typer.Option(...),
+    lang: Lang = typer.Option(Lang.nl),
+    difficulty: Difficulty = typer.Option(Difficulty.medium),
+    out: Path = typer.Option(Path("transcript.json"), help="where to write the transcript (JSON)"),
+) -> None:
+    """Play a scripted trainee against the actor and write the transcript as JSON."""
+    import json
+
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
+    from actor.session import open_session
+
+    try:
+        replies = TypeAdapter(list[str]).validate_python(yaml.safe_load(script.read_text(encoding="utf-8")))
+    except (ValidationError, yaml.YAMLError) as exc:
+        console.print(f"[red]{script} must be a YAML list of replies[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    session = open_session(load_settings(), scenario.value, difficulty.value, lang.value)
+    for reply in replies:
+        if session.ended:
+            break
+        turn = session.turn(reply)
+        console.print(f"L{turn.state_before.level}→L{turn.state_after.level} {turn.assessment.move:16s} "
+                      f"{turn.answer.path if turn.answer else 'end':12s} {turn.answer.text if turn.answer else session.state.outcome}",
+                      highlight=False)
+    out.write_text(json.dumps(session.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(f"transcript written to {out} (outcome {session.state.outcome}, final level L{session.state.level})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -127,3 +127,30 @@ class Session:
             "outcome": self.state.outcome,
             "final_level": self.state.level,
         }
+
+
+def open_session(settings, scenario_id: str, difficulty: str, lang: str) -> Session:
+    """A session on the configured models and course material (ingests a stale store first).
+
+    Raises ``KeyError`` for an unknown scenario or difficulty, ``ValueError`` for a bad language.
+    """
+    from actor.embeddings import E5Embeddings
+    from actor.knowledge import CourseRetriever, ingest, is_stale
+    from actor.llm import chat_model, model_id
+    from actor.persona.scenario import load_scenarios
+
+    scenarios = load_scenarios()
+    if scenario_id not in scenarios:
+        raise KeyError(f"unknown scenario {scenario_id!r}; choose from {', '.join(sorted(scenarios))}")
+    scenario = scenarios[scenario_id]
+    if difficulty not in scenario.difficulties:
+        raise KeyError(f"unknown difficulty {difficulty!r}; choose easy, medium or hard")
+    embeddings = E5Embeddings()
+    if is_stale(settings, embeddings):
+        ingest(settings, embeddings, progress=False)
+    retriever = CourseRetriever(settings, embeddings)
+    policy = [h.text.split("\n\n", 1)[-1] for h in retriever.query(
+        scenario.customer.wants(lang), k=2, lang=lang, kind="policy", scenario=scenario_id)]
+    grader = Grader(chat_model("evaluator", settings), model_id("evaluator", settings))
+    actor = Actor(chat_model("persona", settings), scenario, lang, retriever)
+    return Session(scenario, difficulty, lang, actor, grader, policy)

@@ -83,3 +83,32 @@ def test_no_turns_after_the_end():
     s = play(d, ["end_conversation"])
     with pytest.raises(ValueError, match="ended"):
         next_state(s, "acknowledge", d)
+
+
+def test_scenario_files_are_valid_and_bilingual():
+    from actor.knowledge import load_corpus
+    from actor.persona.scenario import load_scenarios
+
+    scenarios = load_scenarios()
+    assert sorted(scenarios) == ["counter", "intimidation", "office", "phone"]
+    policies = {d.meta.scenario for d in load_corpus(__import__("pathlib").Path(__file__).resolve().parents[1] / "knowledge")
+                if d.meta.kind == "policy"}
+    for s in scenarios.values():
+        assert s.id in policies
+        assert s.opening_line.nl != s.opening_line.en and len(s.opening_line.nl.split()) <= 30
+        assert s.difficulties["hard"].good_moves_to_deescalate >= s.difficulties["easy"].good_moves_to_deescalate
+        assert len(s.sha256) == 64
+
+
+def test_a_scenario_with_an_unknown_key_is_rejected(tmp_path):
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from actor.persona.scenario import load_scenario
+
+    src = Path(__file__).resolve().parents[1] / "prompts" / "scenarios" / "counter.yaml"
+    bad = tmp_path / "counter.yaml"
+    bad.write_text(src.read_text() + "\nmood: grumpy\n")
+    with pytest.raises(ValidationError, match="mood"):
+        load_scenario(bad)
