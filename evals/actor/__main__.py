@@ -1,0 +1,108 @@
+"""Actor evaluation with scripted trainees (``python -m evals.actor``).
+
+Plays every script in ``evals/actor/scripts/<scenario>-<lang>-<skilled|unskilled>.yaml`` (a
+YAML list of trainee replies) against the actor on the configured models, grading each reply
+as in a real session, and prints:
+
+- in character: share of the customer's lines the role guard accepts on the first draft, and
+  share of the lines shown to the trainee that the evaluator model judges in character
+  (``prompts/evaluator/in_character.yaml``);
+- language: share of shown lines in the session's language (function-word detector);
+- median words per shown line;
+- final escalation level, skilled versus unskilled, per scenario and language;
+- fallback rate: share of lines that came from the playbook because every draft was rejected.
+
+``--only counter-nl`` restricts to matching scripts; ``--difficulty`` sets the difficulty;
+``--out`` writes all transcripts as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import yaml
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.output_parsers import JsonOutputParser
+
+from actor.config import Settings
+from actor.evaluator.grader import load_prompt
+from actor.llm import chat_model, json_mode
+from actor.persona.guard import language_of
+from actor.session import open_session
+
+HERE = Path(__file__).resolve().parent
+JUDGE_SCHEMA = {
+    "title": "InCharacter", "type": "object",
+    "properties": {"reason": {"type": "string", "maxLength": 120}, "in_character": {"type": "boolean"}},
+    "required": ["reason", "in_character"], "additionalProperties": False,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="substring of the script names to run")
+    parser.add_argument("--difficulty", default="medium", choices=["easy", "medium", "hard"])
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    judge_prompt = load_prompt("in_character")
+    judge = json_mode(chat_model("evaluator", settings), JUDGE_SCHEMA, "in_character") | JsonOutputParser()
+    results, transcripts = [], {}
+    for script in sorted((HERE / "scripts").glob("*.yaml")):
+        if args.only not in script.stem:
+            continue
+        scenario_id, lang, skill = script.stem.split("-")
+        session = open_session(settings, scenario_id, args.difficulty, lang)
+        for reply in yaml.safe_load(script.read_text(encoding="utf-8")):
+            if session.ended:
+                break
+            session.turn(reply)
+        lines = [t.answer for t in session.turns if t.answer]
+        judged = []
+        for line in lines:
+            try:
+                verdict = judge.invoke([SystemMessage(judge_prompt.system), HumanMessage(
+                    judge_prompt.user.format(setting=session.scenario.setting("en"), line=line.text))])
+                judged.append(bool(verdict["in_character"]))
+            except Exception:
+                judged.append(False)
+        results.append({
+            "script": script.stem, "scenario": scenario_id, "lang": lang, "skill": skill,
+            "lines": len(lines),
+            "first_draft_ok": sum(1 for line in lines if line.path == "model"),
+            "judged_in_character": sum(judged),
+            "right_language": sum(1 for line in lines if language_of(line.text) in (lang, None)),
+            "words": [len(line.text.split()) for line in lines],
+            "fallbacks": sum(1 for line in lines if line.path == "fallback"),
+            "final_level": session.state.level, "outcome": session.state.outcome,
+        })
+        transcripts[script.stem] = session.to_dict()
+        r = results[-1]
+        print(f"{script.stem:28s} lines {r['lines']}  first-draft ok {r['first_draft_ok']}  judged in character "
+              f"{r['judged_in_character']}  fallbacks {r['fallbacks']}  final L{r['final_level']} ({r['outcome']})", flush=True)
+    if not results:
+        print("no scripts matched")
+        return
+    n = sum(r["lines"] for r in results) or 1
+    words = [w for r in results for w in r["words"]]
+    print(f"in character (role guard, first draft): {sum(r['first_draft_ok'] for r in results) / n:.1%}")
+    print(f"in character (evaluator model, shown lines): {sum(r['judged_in_character'] for r in results) / n:.1%}")
+    print(f"right language: {sum(r['right_language'] for r in results) / n:.1%}")
+    print(f"median words per line: {statistics.median(words) if words else float('nan')}")
+    print(f"fallback rate: {sum(r['fallbacks'] for r in results) / n:.1%}")
+    by = {(r["scenario"], r["lang"], r["skill"]): r["final_level"] for r in results}
+    for (scenario, lang, skill), level in sorted(by.items()):
+        if skill == "skilled" and (scenario, lang, "unskilled") in by:
+            other = by[(scenario, lang, "unskilled")]
+            print(f"final level {scenario}-{lang}: skilled L{level} vs unskilled L{other} "
+                  f"({'ok' if level < other else 'NOT lower'})")
+    if args.out:
+        args.out.write_text(json.dumps(transcripts, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
