@@ -20,7 +20,6 @@ deterministic findings and ``verdict=None`` for the rest, so no trainee turn is 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +86,7 @@ class GradeRequest:
 
 
 def render_rubric(rubric: Rubric, lang: str = "en") -> str:
-    """The rubric as prompt text: per criterion its pass rule, checks and two examples."""
+    """The rubric as prompt text in ``lang``: per criterion its pass rule, checks and two examples."""
     lines = ["Rubric criteria:"]
     for c in rubric.criteria:
         lines.append(f"- {c.id}: passes when {c.passes_when(lang)[0].lower()}{c.passes_when(lang)[1:]}")
@@ -96,22 +95,31 @@ def render_rubric(rubric: Rubric, lang: str = "en") -> str:
     return "\n".join(lines)
 
 
+CRITERION_SCHEMA = {
+    "title": "CriterionGrade",
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string", "maxLength": REASON_MAX},
+        "evidence": {"type": "string", "maxLength": REASON_MAX},
+        "verdict": {"type": "string", "enum": ["pass", "fail"]},
+    },
+    "required": ["reason", "evidence", "verdict"],
+    "additionalProperties": False,
+}
+TONE_TIP_PROPERTIES = {
+    "tone": {"type": "integer", "minimum": 1, "maximum": 5},
+    "tip": {"type": "string", "maxLength": TIP_MAX},
+}
+
+
+def _object(title: str, props: dict) -> dict:
+    return {"title": title, "type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
 def grade_schema(criteria: list[str]) -> dict:
-    """JSON schema of the model's answer for these criteria (reason before verdict)."""
-    item = {
-        "type": "object",
-        "properties": {
-            "reason": {"type": "string", "maxLength": REASON_MAX},
-            "evidence": {"type": "string", "maxLength": REASON_MAX},
-            "verdict": {"type": "string", "enum": ["pass", "fail"]},
-        },
-        "required": ["reason", "evidence", "verdict"],
-        "additionalProperties": False,
-    }
-    props = {cid: item for cid in criteria}
-    props["tone"] = {"type": "integer", "minimum": 1, "maximum": 5}
-    props["tip"] = {"type": "string", "maxLength": TIP_MAX}
-    return {"title": "TurnGrade", "type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+    """JSON schema of a joint answer for these criteria (reason before verdict), tone and tip."""
+    item = {k: v for k, v in CRITERION_SCHEMA.items() if k != "title"}
+    return _object("TurnGrade", {**{cid: item for cid in criteria}, **TONE_TIP_PROPERTIES})
 
 
 class Grader:
@@ -143,8 +151,6 @@ class Grader:
             policy="\n".join(f"- {p.strip()}" for p in req.policy) or "- (no policy facts given)",
             customer=req.customer_line.replace("</customer>", ""), reply=reply.replace("</reply>", ""),
         )
-        item_schema = grade_schema([])["properties"]  # tone and tip
-        one = grade_schema(["x"])["properties"]["x"]
         answer: dict = {}
         for cid in criteria:
             c = self.rubric.criterion(cid)
@@ -153,7 +159,7 @@ class Grader:
                 checks="\n".join(f"- {check('en')}" for check in c.checks),
                 good=c.examples.good("en"), bad=c.examples.bad("en"),
             )
-            chain = json_mode(self.model, {**one, "title": "CriterionGrade"}, "criterion_grade") | JsonOutputParser()
+            chain = json_mode(self.model, CRITERION_SCHEMA, "criterion_grade") | JsonOutputParser()
             out = chain.invoke([SystemMessage(self.system), HumanMessage(context + question)])
             if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
                 raise ValueError(f"no valid verdict for {cid}")
@@ -161,8 +167,7 @@ class Grader:
         closing = (f"\nRate the tone of the employee's reply (1 = hostile, 2 = cold or curt, 3 = neutral, "
                    f"4 = polite, 5 = warm and respectful) and write one short coaching tip in "
                    f"{LANGUAGE_NAMES.get(req.lang, 'English')}.")
-        schema = {"title": "ToneTip", "type": "object", "properties": item_schema, "required": ["tone", "tip"], "additionalProperties": False}
-        out = (json_mode(self.model, schema, "tone_tip") | JsonOutputParser()).invoke(
+        out = (json_mode(self.model, _object("ToneTip", TONE_TIP_PROPERTIES), "tone_tip") | JsonOutputParser()).invoke(
             [SystemMessage(self.system), HumanMessage(context + closing)])
         answer.update(tone=out.get("tone"), tip=out.get("tip", ""))
         return answer
@@ -280,8 +285,3 @@ class ToneJudge:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
         raise ValueError(f"no valid tone judgement: {error}")
-
-
-def assessment_json(assessment: TurnAssessment) -> str:
-    """The assessment as JSON (UTF-8 text, for storage and export)."""
-    return json.dumps(assessment.model_dump(), ensure_ascii=False)
