@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from actor.knowledge import load_corpus
