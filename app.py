@@ -13,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # private by default
 
 import gradio as gr  # noqa: E402
 
-from actor.config import Settings  # noqa: E402
+from actor.config import Settings, load_settings  # noqa: E402
 from actor.llm import model_id  # noqa: E402
 from actor.llm.modelfile import EMBEDDED_MODEL  # noqa: E402
 
@@ -71,14 +71,7 @@ def prepare_knowledge(settings: Settings) -> str:
 
 
 def main() -> None:
-    from pydantic import ValidationError
-
-    from actor.doctor import describe_settings_error
-
-    try:
-        settings = Settings()
-    except (ValidationError, FileNotFoundError) as exc:
-        raise SystemExit(f"invalid settings: {describe_settings_error(exc)}") from exc
+    settings = load_settings()
     knowledge_status = prepare_knowledge(settings)
     print(knowledge_status, flush=True)
     build(settings, knowledge_status).launch(server_name=settings.app_host, server_port=settings.app_port)

@@ -8,45 +8,25 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from actor.config import load_settings
+from actor.knowledge.documents import AGGRESSION_TYPES, LANGS, SCENARIOS
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The training actor: rehearse difficult conversations.")
 console = Console(soft_wrap=True)
 
 
-class Lang(str, Enum):
-    nl = "nl"
-    en = "en"
 
 
-class AggressionType(str, Enum):
-    frustration = "frustration"
-    instrumental = "instrumental"
-    white_collar = "white_collar"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum of ``values`` (Typer shows and checks the choices)."""
+    return Enum(name, {v: v for v in values}, type=str)
 
 
-class Audience(str, Enum):
-    actor = "actor"
-    evaluator = "evaluator"
-
-
-class Scenario(str, Enum):
-    counter = "counter"
-    phone = "phone"
-    office = "office"
-    intimidation = "intimidation"
-
-
-def load_settings():
-    """Settings, or a clear one-line error and exit status 2 when they are invalid."""
-    from pydantic import ValidationError
-
-    from actor.config import Settings
-    from actor.doctor import describe_settings_error
-
-    try:
-        return Settings()
-    except (ValidationError, FileNotFoundError) as exc:
-        console.print(f"[red]invalid settings[/red]: {describe_settings_error(exc)}", highlight=False)
-        raise typer.Exit(2) from exc
+Lang = _choices("Lang", LANGS)
+AggressionType = _choices("AggressionType", AGGRESSION_TYPES)
+Audience = _choices("Audience", ("actor", "evaluator"))
+Scenario = _choices("Scenario", SCENARIOS)
+Difficulty = _choices("Difficulty", ("easy", "medium", "hard"))
 
 
 @app.callback()
@@ -97,7 +77,7 @@ def ingest_command(
 @app.command("search")
 def search_command(
     query: str,
-    lang: Lang = typer.Option(Lang.nl, help="language of the material"),
+    lang: Lang = typer.Option(Lang("nl"), help="language of the material"),
     k: int = typer.Option(4, min=1, max=50, help="number of hits"),
     audience: Audience = typer.Option(None, help="only material for this reader"),
     scenario: Scenario = typer.Option(None, help="only general material and this scenario's"),
@@ -122,12 +102,6 @@ def search_command(
         console.print("  " + h.text.split("\n\n", 1)[-1][:300].replace("\n", " "), highlight=False)
 
 
-class Difficulty(str, Enum):
-    easy = "easy"
-    medium = "medium"
-    hard = "hard"
-
-
 def _verdict_line(turn) -> str:
     marks = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", None: "?"}
     parts = [f"{marks[r.verdict]} {cid}" for cid, r in turn.assessment.criteria.items() if r.verdict != "n/a"]
@@ -137,8 +111,8 @@ def _verdict_line(turn) -> str:
 @app.command("chat")
 def chat_command(
     scenario: Scenario = typer.Option(..., help="which scenario"),
-    lang: Lang = typer.Option(Lang.nl, help="language of the conversation"),
-    difficulty: Difficulty = typer.Option(Difficulty.medium),
+    lang: Lang = typer.Option(Lang("nl"), help="language of the conversation"),
+    difficulty: Difficulty = typer.Option(Difficulty("medium")),
     assessment: bool = typer.Option(False, "--assessment", help="hide the per-turn feedback"),
 ) -> None:
     """Rehearse in the terminal. Type your reply; an empty line or /stop ends the conversation."""
@@ -176,8 +150,8 @@ def chat_command(
 def simulate_command(
     script: Path = typer.Option(..., exists=True, dir_okay=False, help="YAML list of trainee replies"),
     scenario: Scenario = typer.Option(...),
-    lang: Lang = typer.Option(Lang.nl),
-    difficulty: Difficulty = typer.Option(Difficulty.medium),
+    lang: Lang = typer.Option(Lang("nl")),
+    difficulty: Difficulty = typer.Option(Difficulty("medium")),
     out: Path = typer.Option(Path("transcript.json"), help="where to write the transcript (JSON)"),
 ) -> None:
     """Play a scripted trainee against the actor and write the transcript as JSON."""

@@ -11,10 +11,11 @@ The persona (the customer) and the evaluator (the grader) each have their own
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -155,3 +156,25 @@ def config_file_path() -> Path | None:
         return path
     local = Path("actor.toml")
     return local if local.is_file() else None
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """One line per problem of an invalid configuration: ``field: message (got value)``."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else ""
+            parts.append(f"{field}: {err['msg']}{got}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+def load_settings() -> Settings:
+    """``Settings()``, or exit with status 2 after one line per invalid field on stderr
+    (for entry points: the app and the CLI)."""
+    try:
+        return Settings()
+    except (ValidationError, FileNotFoundError) as exc:
+        print(f"invalid settings: {describe_settings_error(exc)}", file=sys.stderr)
+        raise SystemExit(2) from exc

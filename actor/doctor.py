@@ -14,7 +14,7 @@ import httpx
 from pydantic import ValidationError
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from actor.config import Settings, config_file_path
+from actor.config import Settings, config_file_path, describe_settings_error
 from actor.llm import chat_model, model_id
 from actor.llm.local import LocalChatModel
 from actor.llm.modelfile import EMBEDDED_MODEL, ensure_embedded_model, file_sha256
@@ -28,18 +28,6 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
-
-
-def describe_settings_error(exc: Exception) -> str:
-    """One line per problem of an invalid configuration: ``field: message (got value)``."""
-    if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else ""
-            parts.append(f"{field}: {err['msg']}{got}")
-        return "; ".join(parts)
-    return str(exc)
 
 
 def check_config() -> Check:

@@ -122,6 +122,20 @@ def grade_schema(criteria: list[str]) -> dict:
     return _object("TurnGrade", {**{cid: item for cid in criteria}, **TONE_TIP_PROPERTIES})
 
 
+def turn_fields(req: GradeRequest, reply: str) -> dict[str, object]:
+    """The placeholders every grading prompt fills from one turn; the customer's line and the
+    (masked) reply cannot close their delimiters."""
+    return {
+        "scenario": req.scenario or "a customer service conversation",
+        "level": req.level,
+        "level_name": LEVEL_NAMES[req.level],
+        "aggression_type": req.aggression_type,
+        "policy": "\n".join(f"- {p.strip()}" for p in req.policy) or "- (no policy facts given)",
+        "customer": req.customer_line.replace("</customer>", ""),
+        "reply": reply.replace("</reply>", ""),
+    }
+
+
 class Grader:
     """Grades trainee replies with a chat model (``model``: any LangChain chat model).
 
@@ -145,12 +159,7 @@ class Grader:
 
     def _ask_per_criterion(self, req: GradeRequest, criteria: list[str], reply: str) -> dict:
         """One short constrained call per criterion; the shared context is a reusable prefix."""
-        context = self.prompt.context.format(
-            scenario=req.scenario or "a customer service conversation",
-            level=req.level, level_name=LEVEL_NAMES[req.level], aggression_type=req.aggression_type,
-            policy="\n".join(f"- {p.strip()}" for p in req.policy) or "- (no policy facts given)",
-            customer=req.customer_line.replace("</customer>", ""), reply=reply.replace("</reply>", ""),
-        )
+        context = self.prompt.context.format(**turn_fields(req, reply))
         answer: dict = {}
         for cid in criteria:
             c = self.rubric.criterion(cid)
@@ -175,15 +184,7 @@ class Grader:
     def messages(self, req: GradeRequest, criteria: list[str], reply: str) -> list:
         """The chat messages for one grading call (system part identical across turns)."""
         user = self.prompt.user.format(
-            scenario=req.scenario or "a customer service conversation",
-            level=req.level,
-            level_name=LEVEL_NAMES[req.level],
-            aggression_type=req.aggression_type,
-            policy="\n".join(f"- {p.strip()}" for p in req.policy) or "- (no policy facts given)",
-            customer=req.customer_line.replace("</customer>", ""),
-            reply=reply.replace("</reply>", ""),
-            criteria=", ".join(criteria),
-            language=LANGUAGE_NAMES.get(req.lang, "English"),
+            **turn_fields(req, reply), criteria=", ".join(criteria), language=LANGUAGE_NAMES.get(req.lang, "English")
         )
         return [SystemMessage(self.system), HumanMessage(user)]
 
