@@ -1,8 +1,9 @@
 """Gradio entry point: ``python app.py`` serves the training actor on http://127.0.0.1:7860.
 
-Host and port come from ``ACTOR_APP_HOST`` / ``ACTOR_APP_PORT``. Until the rehearsal room lands
-this page shows what the installation has: the configured backends, the model file and the
-course material. Nothing here holds conversation state: each browser gets its own session.
+Host and port come from ``ACTOR_APP_HOST`` / ``ACTOR_APP_PORT``; sessions are stored in
+``ACTOR_DATABASE_URL`` (default: a SQLite file in ``ACTOR_HOME``). The page is the rehearsal
+room (:mod:`actor.web.trainee`); nothing here holds conversation state: each session lives in
+the service and the database, and its id travels in the URL (``?session=<id>``).
 """
 
 from __future__ import annotations
@@ -37,17 +38,23 @@ def status_markdown(settings: Settings) -> str:
     )
 
 
-def build(settings: Settings, knowledge_status: str = "") -> gr.Blocks:
-    """The Gradio app for ``settings``; ``knowledge_status`` is shown under the installation."""
-    with gr.Blocks(title="The training actor") as demo:
-        gr.Markdown(
-            "# The training actor\n"
-            "Rehearse a difficult conversation with an aggressive customer, get feedback on every "
-            "reply and a debrief at the end. *Oefen een lastig gesprek met een agressieve klant.*\n\n"
-            "**The rehearsal room is not part of this version yet**: this page shows the state of "
-            "the installation. Run `actor doctor` in a terminal for a full check with a test generation."
-        )
-        gr.Markdown(status_markdown(settings) + (f"\n- {knowledge_status}" if knowledge_status else ""))
+def build(settings: Settings, knowledge_status: str = "", service=None) -> gr.Blocks:
+    """The Gradio app for ``settings``: the rehearsal room, and the installation state below it.
+
+    ``service``: a :class:`~actor.web.RehearsalService` (built from ``settings`` when omitted:
+    loads the embedding model, opens the database and migrates it).
+    """
+    from actor.db import Database, default_url
+    from actor.session import Workbench
+    from actor.web import RehearsalService
+    from actor.web.trainee import build_trainee
+
+    if service is None:
+        service = RehearsalService(Workbench(settings), Database.open(settings.database_url or default_url(settings.home)))
+    demo = build_trainee(service, settings.home / "exports")
+    with demo:
+        with gr.Accordion("This installation", open=False):
+            gr.Markdown(status_markdown(settings) + (f"\n- {knowledge_status}" if knowledge_status else ""))
     return demo
 
 
@@ -74,7 +81,12 @@ def main() -> None:
     settings = load_settings()
     knowledge_status = prepare_knowledge(settings)
     print(knowledge_status, flush=True)
-    build(settings, knowledge_status).launch(server_name=settings.app_host, server_port=settings.app_port)
+    from actor.web.trainee import CSS
+
+    demo = build(settings, knowledge_status)
+    demo.queue(default_concurrency_limit=32)  # sessions wait on the model's lock, not on Gradio's queue
+    demo.launch(server_name=settings.app_host, server_port=settings.app_port, css=CSS,
+                allowed_paths=[str(settings.home / "exports")])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.live import Live
 
 from actor.config import load_settings
 from actor.knowledge.documents import AGGRESSION_TYPES, LANGS, SCENARIOS
@@ -124,6 +125,7 @@ def chat_command(
     session = open_session(settings, scenario.value, difficulty.value, lang.value)
     console.print(f"[bold]{session.scenario.title(lang.value)}[/bold] — {session.scenario.briefing(lang.value)}", highlight=False)
     console.print(f"[bold red]{session.scenario.customer.name(lang.value)}[/bold red]: {session.history[0].text}", highlight=False)
+    name = session.scenario.customer.name(lang.value)
     while not session.ended:
         try:
             reply = console.input("[bold]you[/bold]: ").strip()
@@ -132,14 +134,24 @@ def chat_command(
         if not reply or reply == "/stop":
             break
         try:
-            turn = session.turn(reply)
+            session.check_reply(reply)
         except ValueError as exc:
             console.print(f"[yellow]{exc}[/yellow]", highlight=False)
             continue
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            for item in session.respond(reply):
+                if isinstance(item, str):
+                    live.update(f"[bold red]{name}[/bold red]: {item}", refresh=True)
+                else:
+                    turn = item
+                    if turn.answer:
+                        live.update(f"[bold red]{name}[/bold red] (L{turn.state_after.level}): {turn.answer.text}", refresh=True)
         if not assessment:
-            console.print(f"  {_verdict_line(turn)}  → {turn.assessment.tip}", highlight=False)
-        if turn.answer:
-            console.print(f"[bold red]{session.scenario.customer.name(lang.value)}[/bold red] (L{session.state.level}): {turn.answer.text}", highlight=False)
+            session.grade(turn)
+            console.print(f"  [dim]your reply:[/dim] {_verdict_line(turn)}  → {turn.assessment.tip}", highlight=False)
+    for t in session.turns:
+        if t.assessment is None:
+            session.grade(t)
     if session.turns:
         records = [TurnRecord(t.number, t.customer_line, t.reply, t.assessment, t.state_after.level) for t in session.turns]
         debrief = write_debrief(records, lang.value, chat_model("evaluator", settings), model_id("evaluator", settings))
@@ -172,7 +184,7 @@ def simulate_command(
         if session.ended:
             break
         turn = session.turn(reply)
-        console.print(f"L{turn.state_before.level}→L{turn.state_after.level} {turn.assessment.move:16s} "
+        console.print(f"L{turn.state_before.level}→L{turn.state_after.level} {turn.move.move:16s} "
                       f"{turn.answer.path if turn.answer else 'end':12s} {turn.answer.text if turn.answer else session.state.outcome}",
                       highlight=False)
     out.write_text(json.dumps(session.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")

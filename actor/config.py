@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     app_host: str = "127.0.0.1"
     """Interface the web app listens on (``0.0.0.0`` to serve a team)."""
     app_port: int = Field(7860, ge=1, le=65535)
+    database_url: str | None = None
+    """Where sessions are stored: any SQLAlchemy URL (e.g. ``postgresql+psycopg://…``); unset =
+    a SQLite file ``actor.db`` in ``home`` (WAL mode)."""
 
     # --- course material and retrieval ---
     knowledge_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "knowledge")

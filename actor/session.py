@@ -1,23 +1,29 @@
-"""One rehearsal, end to end: follow a trainee turn through :meth:`Session.turn`.
+"""One rehearsal, end to end: follow a trainee turn through :meth:`Session.respond`.
 
 ::
 
-    trainee text ─▶ Session.turn()
-       ├─ grader.grade(...)        rubric + policy facts ─▶ TurnAssessment
-       ├─ next_state(...)          the move from the assessment drives the persona state
-       └─ actor.reply(...)         tactic + playbook lines + transcript ─▶ guarded customer line
+    trainee text ─▶ Session.respond()
+       ├─ judge.judge(...)          one short call (+ rules) ─▶ the trainee's move
+       ├─ next_state(...)           the move drives the persona state (pure function)
+       ├─ actor.stream(...)         tactic + playbook lines + transcript ─▶ guarded customer line,
+       │                            streamed to the caller as it is generated
+       └─ Session.grade(turn)       afterwards: the full per-criterion assessment (rubric +
+                                    policy facts ─▶ TurnAssessment); it does not hold up the
+                                    customer's first token
 
 Everything lives on the session object (no module-level state). A failed model call never
-loses the trainee's text: the grader degrades to rule-only verdicts and the actor to a
-playbook line. Persistence is the caller's job (:meth:`Session.to_dict`).
+loses the trainee's text: the move judgement degrades to ``neutral``, the grader to rule-only
+verdicts and the actor to a playbook line. Persistence is the caller's job
+(:func:`turn_record` / :func:`turn_from_record`, :meth:`Session.to_dict`).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Iterator
 
-from actor.evaluator import GradeRequest, Grader, TurnAssessment
+from actor.evaluator import GradeRequest, Grader, MoveJudge, MoveJudgement, TurnAssessment
 from actor.persona.actor import Actor, ActorLine, Utterance
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState, initial_state, next_state
@@ -27,28 +33,69 @@ MAX_REPLY_CHARS = 1000  # a trainee reply longer than this is refused with a cle
 
 @dataclass
 class Turn:
-    """A completed turn: the customer's line, the trainee's reply, its grade, the state after,
-    and the customer's answer (``None`` when the scenario ended). ``seconds``: wall time."""
+    """A completed turn: the customer's line, the trainee's reply, the move judgement, the state
+    before and after, and the customer's answer (``None`` when the scenario ended).
+
+    ``assessment`` is ``None`` until :meth:`Session.grade` has run; ``seconds``: wall times of
+    the parts (``move``, ``first_token``, ``actor``, ``grade``).
+    """
 
     number: int
     customer_line: str
     reply: str
-    assessment: TurnAssessment
+    move: MoveJudgement
     state_before: PersonaState
     state_after: PersonaState
     answer: ActorLine | None
+    assessment: TurnAssessment | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def turn_record(turn: Turn) -> dict:
+    """``turn`` as JSON-ready data (the inverse of :func:`turn_from_record`)."""
+    return {
+        "number": turn.number,
+        "customer_line": turn.customer_line,
+        "reply": turn.reply,
+        "move": asdict(turn.move),
+        "state_before": asdict(turn.state_before),
+        "state_after": asdict(turn.state_after),
+        "answer": asdict(turn.answer) if turn.answer else None,
+        "assessment": turn.assessment.model_dump() if turn.assessment else None,
+        "seconds": turn.seconds,
+    }
+
+
+def line_from_record(data: dict) -> ActorLine:
+    """An :class:`ActorLine` from ``asdict`` data (JSON turns tuples into lists)."""
+    return ActorLine(**{**data, "rejected": [(text, list(reasons)) for text, reasons in data.get("rejected", [])]})
+
+
+def turn_from_record(data: dict) -> Turn:
+    """A :class:`Turn` from :func:`turn_record` data. Raises ``TypeError``/``ValueError`` on bad data."""
+    return Turn(
+        number=data["number"], customer_line=data["customer_line"], reply=data["reply"],
+        move=MoveJudgement(**data["move"]),
+        state_before=PersonaState(**data["state_before"]), state_after=PersonaState(**data["state_after"]),
+        answer=line_from_record(data["answer"]) if data.get("answer") else None,
+        assessment=TurnAssessment.model_validate(data["assessment"]) if data.get("assessment") else None,
+        seconds=dict(data.get("seconds") or {}),
+    )
 
 
 class Session:
     """A rehearsal of ``scenario`` at ``difficulty`` in ``lang``.
 
-    ``policy``: the scenario's policy facts for the grader (retrieved text); ``actor`` and
-    ``grader`` are built by the caller from the configured models.
+    ``policy``: the scenario's policy facts for the evaluator (retrieved text); ``actor``,
+    ``grader`` and ``judge`` are built by the caller from the configured models. Without a
+    ``judge`` the move comes from the full grade, which then runs before the customer answers
+    (slower; kept for evaluations that compare the two). ``opening`` and ``turns`` restore a
+    stored session (the state continues from the last turn).
     """
 
     def __init__(self, scenario: Scenario, difficulty: str, lang: str, actor: Actor, grader: Grader,
-                 policy: list[str] | None = None) -> None:
+                 policy: list[str] | None = None, judge: MoveJudge | None = None,
+                 opening: ActorLine | None = None, turns: list[Turn] | None = None) -> None:
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
         self.scenario = scenario
@@ -57,23 +104,47 @@ class Session:
         self.lang = lang
         self.actor = actor
         self.grader = grader
+        self.judge = judge
         self.policy = policy or []
-        self.state = initial_state(self.difficulty)
-        opening = actor.opening()
-        self.history: list[Utterance] = [Utterance("customer", opening.text)]
-        self.lines: list[ActorLine] = [opening]
+        self.opening = opening or actor.opening()
         self.turns: list[Turn] = []
+        self.rewind(0)
+        for t in turns or []:
+            self._append(t)
+
+    def _append(self, turn: Turn) -> None:
+        self.turns.append(turn)
+        self.history.append(Utterance("employee", turn.reply))
+        if turn.answer:
+            self.history.append(Utterance("customer", turn.answer.text))
+        self.state = turn.state_after
+
+    def rewind(self, keep: int) -> list[Turn]:
+        """Keep the first ``keep`` turns (retry from turn ``keep + 1``) and return the dropped
+        ones; the caller keeps them as the old branch. Raises ``ValueError`` for a bad count."""
+        if not 0 <= keep <= len(self.turns):
+            raise ValueError(f"cannot keep {keep} of {len(self.turns)} turns")
+        kept, dropped = self.turns[:keep], self.turns[keep:]
+        self.turns, self.history = [], [Utterance("customer", self.opening.text)]
+        self.state = initial_state(self.difficulty)
+        for t in kept:
+            self._append(t)
+        return dropped
 
     @property
     def ended(self) -> bool:
         return self.state.ended
 
-    def turn(self, reply: str) -> Turn:
-        """Grade ``reply``, update the persona, and get the customer's answer.
+    def grade_request(self, turn: Turn) -> GradeRequest:
+        """What the evaluator gets for ``turn`` (the state the customer was in when they spoke)."""
+        return GradeRequest(
+            lang=self.lang, customer_line=turn.customer_line, reply=turn.reply, level=turn.state_before.level,
+            aggression_type=turn.state_before.aggression_type, scenario=self.scenario.title(self.lang), policy=self.policy,
+        )
 
-        Raises ``ValueError`` for an empty or over-long reply (nothing is changed) and when the
-        scenario has already ended.
-        """
+    def check_reply(self, reply: str) -> str:
+        """The reply stripped. Raises ``ValueError`` with a message for the trainee for an empty or
+        over-long reply (more than :data:`MAX_REPLY_CHARS` characters) or an ended scenario."""
         text = reply.strip()
         if not text:
             raise ValueError("empty reply: type what you would say to the customer")
@@ -81,26 +152,54 @@ class Session:
             raise ValueError(f"reply too long ({len(text)} characters; at most {MAX_REPLY_CHARS}): say it shorter, as you would out loud")
         if self.ended:
             raise ValueError("the conversation has ended")
-        seconds: dict[str, float] = {}
-        customer_line = self.history[-1].text
+        return text
+
+    def respond(self, reply: str) -> Iterator[str | Turn]:
+        """Answer the trainee's ``reply``: yields the customer's line as it is generated (the text
+        so far), then the completed, not yet graded :class:`Turn` (already part of the session).
+
+        Raises ``ValueError`` (before anything changes) as :meth:`check_reply` does.
+        """
+        text = self.check_reply(reply)
         start = time.perf_counter()
-        assessment = self.grader.grade(GradeRequest(
-            lang=self.lang, customer_line=customer_line, reply=text, level=self.state.level,
-            aggression_type=self.state.aggression_type, scenario=self.scenario.title(self.lang), policy=self.policy,
-        ))
-        seconds["grade"] = time.perf_counter() - start
-        before = self.state
-        self.state = next_state(self.state, assessment.move, self.difficulty)
-        self.history.append(Utterance("employee", text))
-        answer = None
-        if not self.state.ended:
-            start = time.perf_counter()
-            answer = self.actor.reply(self.history, self.state)
-            seconds["actor"] = time.perf_counter() - start
-            self.history.append(Utterance("customer", answer.text))
-            self.lines.append(answer)
-        turn = Turn(len(self.turns) + 1, customer_line, text, assessment, before, self.state, answer, seconds)
-        self.turns.append(turn)
+        customer_line = self.history[-1].text
+        pending = Turn(len(self.turns) + 1, customer_line, text, MoveJudgement("neutral", "", "fallback", ""), self.state, self.state, None)
+        if self.judge is not None:
+            pending.move = self.judge.judge(self.grade_request(pending))
+            pending.seconds["move"] = pending.move.seconds
+        else:
+            self.grade(pending)
+            pending.move = MoveJudgement(pending.assessment.move, "derived from the verdicts", "model", pending.assessment.prompt_sha256)
+        pending.state_after = next_state(self.state, pending.move.move, self.difficulty)
+        if not pending.state_after.ended:
+            history = self.history + [Utterance("employee", text)]
+            actor_start = time.perf_counter()
+            for item in self.actor.stream(history, pending.state_after):
+                if isinstance(item, ActorLine):
+                    pending.answer = item
+                else:
+                    pending.seconds.setdefault("first_token", time.perf_counter() - start)
+                    yield item
+            pending.seconds["actor"] = time.perf_counter() - actor_start
+        pending.seconds["turn"] = time.perf_counter() - start
+        self._append(pending)
+        yield pending
+
+    def grade(self, turn: Turn) -> TurnAssessment:
+        """The full per-criterion assessment of ``turn`` (stored on it). Never raises for model
+        trouble (see :meth:`Grader.grade`)."""
+        turn.assessment = self.grader.grade(self.grade_request(turn))
+        turn.seconds["grade"] = turn.assessment.seconds
+        return turn.assessment
+
+    def turn(self, reply: str, grade: bool = True) -> Turn:
+        """:meth:`respond` to the end, then :meth:`grade` (unless ``grade=False``)."""
+        turn = None
+        for item in self.respond(reply):
+            turn = item
+        assert isinstance(turn, Turn)
+        if grade and turn.assessment is None:
+            self.grade(turn)
         return turn
 
     def to_dict(self) -> dict:
@@ -110,23 +209,65 @@ class Session:
             "scenario_sha256": self.scenario.sha256,
             "difficulty": self.difficulty_name,
             "lang": self.lang,
-            "opening": asdict(self.lines[0]),
-            "turns": [
-                {
-                    "number": t.number,
-                    "customer_line": t.customer_line,
-                    "reply": t.reply,
-                    "assessment": t.assessment.model_dump(),
-                    "state_before": asdict(t.state_before),
-                    "state_after": asdict(t.state_after),
-                    "answer": asdict(t.answer) if t.answer else None,
-                    "seconds": t.seconds,
-                }
-                for t in self.turns
-            ],
+            "opening": asdict(self.opening),
+            "turns": [turn_record(t) for t in self.turns],
             "outcome": self.state.outcome,
             "final_level": self.state.level,
         }
+
+
+class Workbench:
+    """What sessions share in one process: settings, embeddings, the retriever and the models.
+
+    Building it ingests stale course material once; :meth:`new_session` and :meth:`restore`
+    then cost no model load or index build. Sessions themselves share nothing.
+    """
+
+    def __init__(self, settings) -> None:
+        from actor.embeddings import E5Embeddings
+        from actor.knowledge import CourseRetriever, ingest, is_stale
+        from actor.llm import chat_model, model_id
+        from actor.persona.scenario import load_scenarios
+
+        self.settings = settings
+        self.scenarios = load_scenarios()
+        embeddings = E5Embeddings()
+        if is_stale(settings, embeddings):
+            ingest(settings, embeddings, progress=False)
+        self.retriever = CourseRetriever(settings, embeddings)
+        self.persona_model = chat_model("persona", settings)
+        self.evaluator_model = chat_model("evaluator", settings)
+        self.judge_model = chat_model("evaluator", settings, slot="judge")  # own KV cache: its prefix stays warm
+        self.evaluator_id = model_id("evaluator", settings)
+
+    def scenario(self, scenario_id: str, difficulty: str) -> Scenario:
+        """Raises ``KeyError`` for an unknown scenario or difficulty."""
+        if scenario_id not in self.scenarios:
+            raise KeyError(f"unknown scenario {scenario_id!r}; choose from {', '.join(sorted(self.scenarios))}")
+        scenario = self.scenarios[scenario_id]
+        if difficulty not in scenario.difficulties:
+            raise KeyError(f"unknown difficulty {difficulty!r}; choose easy, medium or hard")
+        return scenario
+
+    def policy(self, scenario: Scenario, lang: str) -> list[str]:
+        """The scenario's policy facts in ``lang`` (two retrieved policy chunks, text only)."""
+        hits = self.retriever.query(scenario.customer.wants(lang), k=2, lang=lang, kind="policy", scenario=scenario.id)
+        return [h.text.split("\n\n", 1)[-1] for h in hits]
+
+    def new_session(self, scenario_id: str, difficulty: str, lang: str, policy: list[str] | None = None,
+                    opening: ActorLine | None = None, turns: list[Turn] | None = None, before_grading_call=None) -> Session:
+        """A new session, or a stored one when ``opening``/``turns``/``policy`` are given.
+        ``before_grading_call``: see :class:`~actor.evaluator.Grader` ``before_call``.
+
+        Raises ``KeyError`` for an unknown scenario or difficulty, ``ValueError`` for a bad language.
+        """
+        scenario = self.scenario(scenario_id, difficulty)
+        if lang not in ("nl", "en"):
+            raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
+        grader = Grader(self.evaluator_model, self.evaluator_id, before_call=before_grading_call)
+        actor = Actor(self.persona_model, scenario, lang, self.retriever)
+        return Session(scenario, difficulty, lang, actor, grader, self.policy(scenario, lang) if policy is None else policy,
+                       MoveJudge(self.judge_model), opening, turns)
 
 
 def open_session(settings, scenario_id: str, difficulty: str, lang: str) -> Session:
@@ -134,23 +275,4 @@ def open_session(settings, scenario_id: str, difficulty: str, lang: str) -> Sess
 
     Raises ``KeyError`` for an unknown scenario or difficulty, ``ValueError`` for a bad language.
     """
-    from actor.embeddings import E5Embeddings
-    from actor.knowledge import CourseRetriever, ingest, is_stale
-    from actor.llm import chat_model, model_id
-    from actor.persona.scenario import load_scenarios
-
-    scenarios = load_scenarios()
-    if scenario_id not in scenarios:
-        raise KeyError(f"unknown scenario {scenario_id!r}; choose from {', '.join(sorted(scenarios))}")
-    scenario = scenarios[scenario_id]
-    if difficulty not in scenario.difficulties:
-        raise KeyError(f"unknown difficulty {difficulty!r}; choose easy, medium or hard")
-    embeddings = E5Embeddings()
-    if is_stale(settings, embeddings):
-        ingest(settings, embeddings, progress=False)
-    retriever = CourseRetriever(settings, embeddings)
-    policy = [h.text.split("\n\n", 1)[-1] for h in retriever.query(
-        scenario.customer.wants(lang), k=2, lang=lang, kind="policy", scenario=scenario_id)]
-    grader = Grader(chat_model("evaluator", settings), model_id("evaluator", settings))
-    actor = Actor(chat_model("persona", settings), scenario, lang, retriever)
-    return Session(scenario, difficulty, lang, actor, grader, policy)
+    return Workbench(settings).new_session(scenario_id, difficulty, lang)

@@ -52,6 +52,10 @@ class Exploding(FakeListChatModel):
     def _call(self, *args, **kwargs):
         raise TimeoutError("model timed out")
 
+    def _stream(self, *args, **kwargs):
+        raise TimeoutError("model timed out")
+        yield
+
 
 STATE = PersonaState(level=1, aggression_type="frustration", turn=1)
 HISTORY = [Utterance("customer", "Derde keer dat ik hier sta!"), Utterance("employee", "Wat vervelend. Wat is er gebeurd?")]
@@ -90,10 +94,21 @@ def test_prompt_carries_role_examples_and_transcript():
     actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", retriever)
     examples = actor.examples("vent", STATE)
     system, user = actor.messages(HISTORY, STATE, "vent", examples)
-    assert "Je speelt meneer Bakker" in system.text and "- Ik sta hier nu al een half uur!" in system.text
+    assert "Je speelt meneer Bakker" in system.text and "- Ik sta hier nu al een half uur!" in user.text
     assert "Klant: Derde keer dat ik hier sta!\nMedewerker: Wat vervelend." in user.text
     assert retriever.calls[0] == {"k": 3, "per_document": None, "lang": "nl", "kind": "playbook",
                                   "aggression_type": "frustration", "level": 1, "tactic": "vent"}
+
+
+def test_the_prompt_of_the_next_turn_starts_with_this_turn_s_prompt():
+    """Only the end of the prompt changes per turn, so llama.cpp can reuse the cached prefix."""
+    actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", FakeRetriever())
+    now = actor.messages(HISTORY, STATE, "vent", ["Jullie raken alles kwijt."])
+    later_history = HISTORY + [Utterance("customer", "Nou?"), Utterance("employee", "Ik zoek het uit.")]
+    later = actor.messages(later_history, PersonaState(level=2, aggression_type="frustration", turn=2), "insult", ["Sukkel."])
+    assert later[0].text == now[0].text
+    transcript_now = now[1].text.split("\n\n")[0]
+    assert later[1].text.startswith(transcript_now) and "Sukkel." in later[1].text
 
 
 def test_opening_is_scripted():
@@ -119,3 +134,22 @@ def test_every_tactic_in_the_table_has_playbook_lines_at_that_level():
 
 def test_playbook_lines_are_the_bullets():
     assert playbook_lines(["Titel\n\n- Een.\n- Twee?\nGeen bullet"]) == ["Een.", "Twee?"]
+
+
+def test_streaming_holds_back_a_broken_draft_and_shows_the_good_one():
+    model = FakeListChatModel(responses=["Employee: how can I help you today, sir, what is it?",
+                                         "I have been here three times already, so where is my parcel now?"])
+    items = list(Actor(model, SCENARIO, "en", FakeRetriever()).stream(HISTORY, STATE))
+    shown, line = items[:-1], items[-1]
+    assert all("help you" not in t for t in shown), "the employee-voiced draft must never be shown"
+    assert shown[-1] == line.text == "I have been here three times already, so where is my parcel now?"
+    assert len(shown) > 2 and all(shown[i + 1].startswith(shown[i]) for i in range(len(shown) - 2))
+    assert line.path == "regenerated" and not line.replaced_after_display
+
+
+def test_a_late_slip_is_replaced_after_display_and_recorded():
+    late = "I want my parcel and I want it now, and by the way as an AI language model I cannot"
+    model = FakeListChatModel(responses=[late, "Just give me my parcel, I have waited long enough!"])
+    items = list(Actor(model, SCENARIO, "en", FakeRetriever()).stream(HISTORY, STATE))
+    assert any(t.startswith("I want my parcel") for t in items[:-1])
+    assert items[-1].text == "Just give me my parcel, I have waited long enough!" and items[-1].replaced_after_display

@@ -7,9 +7,9 @@ import json
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from actor.evaluator import Grader
+from actor.evaluator import Grader, MoveJudge
 from actor.persona.actor import Actor
-from actor.session import MAX_REPLY_CHARS, Session
+from actor.session import MAX_REPLY_CHARS, Session, Turn, turn_from_record, turn_record
 from test_persona_actor import SCENARIO, FakeRetriever
 
 L1 = ["stays_calm", "acknowledges_emotion", "listens_and_explores", "takes_control", "no_false_promises"]
@@ -54,3 +54,61 @@ def test_bad_input_is_refused_and_changes_nothing():
     with pytest.raises(ValueError, match="too long"):
         s.turn("a" * (MAX_REPLY_CHARS + 1))
     assert s.turns == [] and len(s.history) == 1 and s.state.turn == 0
+
+
+def move(name: str) -> str:
+    """The move judge's yes/no checks that make ``name``."""
+    checks = {"ends_conversation": "end_conversation", "states_limit": "boundary", "shows_understanding": "acknowledge"}
+    return json.dumps({check: made == name for check, made in checks.items()})
+
+
+def with_judge(moves: list[str], lines: list[str], grades: list[str] = ()) -> Session:
+    grader = Grader(FakeListChatModel(responses=list(grades) or ["{}"]), "fake", mode="joint", retries=0)
+    actor = Actor(FakeListChatModel(responses=lines), SCENARIO, "nl", FakeRetriever())
+    return Session(SCENARIO, "easy", "nl", actor, grader, judge=MoveJudge(FakeListChatModel(responses=moves)))
+
+
+def test_the_customer_streams_before_the_turn_is_graded():
+    s = with_judge([move("neutral")], ["Nou, en wat gaat u daar dan aan doen, meneer de baliemedewerker?"],
+                   [joint({c: "pass" for c in L1})])
+    items = list(s.respond("Ik kijk het even na."))
+    texts, turn = items[:-1], items[-1]
+    assert isinstance(turn, Turn) and turn.assessment is None
+    assert (turn.move.move, turn.move.source) == ("neutral", "model")
+    assert texts[-1] == turn.answer.text and len(texts) > 1 and "first_token" in turn.seconds
+    assert s.history[-1].text == turn.answer.text and s.turns == [turn]
+    graded = s.grade(turn)
+    assert turn.assessment is graded and graded.criteria["stays_calm"].verdict == "pass"
+
+
+def test_rules_decide_the_move_before_the_model_is_asked():
+    s = with_judge([move("acknowledge")], ["Wat? Rustig aan? Tegen mij?"])
+    t = s.turn("Rustig aan meneer, zo kom je nergens.", grade=False)
+    assert t.move.move == "provoke" and t.move.source == "rules" and t.state_after.level == 2
+
+
+def test_a_failing_move_judgement_is_neutral_and_keeps_the_turn():
+    s = with_judge(["not json", "still not json"], ["Ik wacht."])
+    t = s.turn("Ik ga het voor u uitzoeken.", grade=False)
+    assert t.move.move == "neutral" and t.move.source == "fallback" and t.reply == "Ik ga het voor u uitzoeken."
+
+
+def test_a_restored_session_continues_where_it_was_and_can_be_rewound():
+    s = with_judge([move("neutral"), move("acknowledge")], ["Wat zegt u nou?", "Dit is toch niet normaal."])
+    s.turn("Dat is niet mijn probleem.", grade=False)
+    s.turn("Ik zoek het uit.", grade=False)
+    records = json.loads(json.dumps([turn_record(t) for t in s.turns]))
+    again = with_judge([move("acknowledge")], ["Hm."])
+    restored = Session(SCENARIO, "easy", "nl", again.actor, again.grader, judge=again.judge,
+                       opening=s.opening, turns=[turn_from_record(r) for r in records])
+    assert [u.text for u in restored.history] == [u.text for u in s.history] and restored.state == s.state
+    dropped = restored.rewind(1)
+    assert [t.number for t in dropped] == [2] and restored.state == s.turns[0].state_after
+    assert restored.history[-1].text == "Wat zegt u nou?"
+
+
+def test_a_stated_limit_is_a_boundary_by_wording_and_by_the_model():
+    t = with_judge([move("acknowledge")], ["Pff."]).turn("Ik wil u helpen, maar als u blijft schelden stop ik.", grade=False)
+    assert (t.move.move, t.move.source) == ("boundary", "rules")
+    t = with_judge([move("boundary")], ["Nou ja."]).turn("Dat bedrag staat vast, daar verander ik vandaag niets aan.", grade=False)
+    assert (t.move.move, t.move.source) == ("boundary", "model")

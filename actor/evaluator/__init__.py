@@ -8,6 +8,7 @@ deterministic checks in :mod:`actor.evaluator.rules` sanity-check the model.
 from actor.evaluator.assessment import CriterionResult, Debrief, TurnAssessment, classify_move
 from actor.evaluator.debrief import TurnRecord, write_debrief
 from actor.evaluator.grader import GradeRequest, Grader, ToneJudge
+from actor.evaluator.move import MoveJudge, MoveJudgement
 from actor.evaluator.rubric import CRITERIA, Rubric, applicable, default_rubric, load_rubric
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "Debrief",
     "GradeRequest",
     "Grader",
+    "MoveJudge",
+    "MoveJudgement",
     "Rubric",
     "ToneJudge",
     "TurnAssessment",

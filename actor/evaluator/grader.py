@@ -142,13 +142,16 @@ class Grader:
     ``model_id`` is stored in every assessment; ``retries`` bounds the extra attempts after an
     invalid answer or a failed call. ``mode``: ``per_criterion`` (default; one short call per
     applicable criterion plus one for tone and tip, ``prompts/evaluator/criterion.yaml``) or
-    ``joint`` (all criteria in one call, ``prompts/evaluator/grade.yaml``). On the gold set the
+    ``joint`` (all criteria in one call, ``prompts/evaluator/grade.yaml``). ``before_call``: a
+    function called before each model call (the app passes one that waits while a customer
+    line is being generated, so grading never slows the customer down). On the gold set the
     embedded model is less lenient per criterion (κ > 0 on five criteria instead of two; see
     ``python -m evals.evaluator --mode``).
     """
 
     def __init__(self, model: BaseChatModel, model_id: str, rubric: Rubric | None = None, retries: int = 2,
-                 mode: Literal["per_criterion", "joint"] = "per_criterion") -> None:
+                 mode: Literal["per_criterion", "joint"] = "per_criterion", before_call=None) -> None:
+        self.before_call = before_call or (lambda: None)  # e.g. wait while a customer line is generated
         self.model = model
         self.model_id = model_id
         self.rubric = rubric or default_rubric()
@@ -169,6 +172,7 @@ class Grader:
                 good=c.examples.good("en"), bad=c.examples.bad("en"),
             )
             chain = json_mode(self.model, CRITERION_SCHEMA, "criterion_grade") | JsonOutputParser()
+            self.before_call()
             out = chain.invoke([SystemMessage(self.system), HumanMessage(context + question)])
             if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
                 raise ValueError(f"no valid verdict for {cid}")
@@ -176,6 +180,7 @@ class Grader:
         closing = (f"\nRate the tone of the employee's reply (1 = hostile, 2 = cold or curt, 3 = neutral, "
                    f"4 = polite, 5 = warm and respectful) and write one short coaching tip in "
                    f"{LANGUAGE_NAMES.get(req.lang, 'English')}.")
+        self.before_call()
         out = (json_mode(self.model, _object("ToneTip", TONE_TIP_PROPERTIES), "tone_tip") | JsonOutputParser()).invoke(
             [SystemMessage(self.system), HumanMessage(context + closing)])
         answer.update(tone=out.get("tone"), tip=out.get("tip", ""))
@@ -191,6 +196,7 @@ class Grader:
     def _ask(self, req: GradeRequest, criteria: list[str], reply: str) -> dict:
         schema = grade_schema(criteria)
         chain = json_mode(self.model, schema, "turn_grade") | JsonOutputParser()
+        self.before_call()
         answer = chain.invoke(self.messages(req, criteria, reply))
         if not isinstance(answer, dict):
             raise ValueError("the answer is not a JSON object")

@@ -43,6 +43,24 @@ _INJECTION = [
     r"\bnegeer\b", r"\bvolle? punten\b", r"\bhoogste (?:score|cijfer)\b", r"\bbeoordeel (?:mij|dit)\b",
     r"\bbeoordelaar\b", r"\binstructies\b",
 ]
+# Signs of a move for the persona's state machine (actor.evaluator.move), not verdicts.
+_ENDS = [
+    r"\b(?:security|beveiliging|politie|police)\b", r"\bend(?:s|ing)? (?:this|the) (?:conversation|call)\b",
+    r"\bthis conversation (?:ends|is over|stops)\b", r"\b(?:stop|beëindig|beeindig) (?:ik )?(?:dit|het) gesprek\b",
+    r"\bdit gesprek (?:stopt|is voorbij|eindigt)\b", r"\b(?:ask|vraag) (?:you|u) (?:to leave|te vertrekken|weg te gaan)\b",
+    r"\bik hang (?:nu )?op\b", r"\bi(?:'m| am| will) (?:hang(?:ing)? up|end(?:ing)? the call)\b",
+]
+_CONDITIONAL = [  # a consequence announced, not yet carried out: a boundary
+    r"\bif you (?:keep|continue|go on|don't stop)\b", r"\b(?:als|wanneer) u (?:zo )?(?:doorgaat|blijft|niet stopt)\b",
+    r"\bgaat dat door\b", r"\bgaat u (?:zo )?door\b",
+]
+_BOUNDARY = [
+    r"\b(?:i|we) (?:do not|don't|won't|will not) accept\b", r"\b(?:dat|die toon|dit) accepteer ik niet\b",
+    r"\b(?:ik|wij) accepteren? (?:dat|dit|die toon) niet\b", r"\bniet (?:op|met) (?:deze|die) (?:toon|manier)\b",
+    r"\b(?:not|don't) (?:in|with) (?:this|that) tone\b", r"\blaat me niet (?:toe)?(?:schreeuwen|uitschelden)\b",
+    r"\bcan(?:'t|not) make an exception\b", r"\bkan (?:ik )?geen uitzondering\b", r"\bgeen uitzondering\b",
+    r"\bdat kan ik niet\b", r"\bthat is not something i can\b", r"\bnot acceptable\b", r"\bniet acceptabel\b",
+]
 INJECTION_MARKER = "[instruction to the grader removed]"
 
 
@@ -55,10 +73,19 @@ class RuleFinding:
     reason: str
 
 
-def _search(patterns: list[str], text: str) -> str | None:
+_NEGATION = re.compile(r"\b(?:not?|never|can(?:'t|not)|won't|niet|geen|nooit|kan ik u niet|helaas)\b", re.I)
+
+
+def _search(patterns: list[str], text: str, negatable: bool = False) -> str | None:
+    """The first match of ``patterns`` in ``text``; with ``negatable``, a match in a clause that
+    also says no ("geld terug kan ik u niet geven", "I can't waive it") does not count."""
     for pattern in patterns:
-        m = re.search(pattern, text, re.I | re.M)
-        if m:
+        for m in re.finditer(pattern, text, re.I | re.M):
+            if negatable:
+                start = max(text.rfind(ch, 0, m.start()) for ch in ".!?;:,") + 1
+                ends = [i for i in (text.find(ch, m.end()) for ch in ".!?;:,") if i != -1]
+                if _NEGATION.search(text[start:min(ends) if ends else len(text)]):
+                    continue
             return m.group(0).strip()
     return None
 
@@ -73,7 +100,7 @@ def findings(reply: str, policy_text: str = "") -> list[RuleFinding]:
         hit = _search(_HOSTILE, reply)
         if hit:
             out.append(RuleFinding("stays_calm", hit, "answers with a taunt, blame or counter-attack"))
-    hit = _search(_CONCESSION, reply)
+    hit = _search(_CONCESSION, reply, negatable=True)
     if hit:
         out.append(RuleFinding("no_false_promises", hit, "concedes or guarantees something under pressure"))
     else:
@@ -82,6 +109,16 @@ def findings(reply: str, policy_text: str = "") -> list[RuleFinding]:
                 out.append(RuleFinding("no_false_promises", m.group(0), "promises a time the policy does not give"))
                 break
     return out
+
+
+def move_sign(reply: str) -> tuple[str, str] | None:
+    """``(move, matched words)`` when the wording itself shows the move ``end_conversation`` or
+    ``boundary`` (checked after :func:`findings`, which decide ``provoke`` and ``cave``)."""
+    for move, patterns in (("boundary", _CONDITIONAL), ("end_conversation", _ENDS), ("boundary", _BOUNDARY)):
+        hit = _search(patterns, reply)
+        if hit:
+            return move, hit
+    return None
 
 
 def mask_injection(reply: str) -> tuple[str, bool]:

@@ -83,10 +83,12 @@ def json_mode(model: BaseChatModel, schema: dict, name: str = "answer"):
     return model
 
 
-def chat_model(role: Role, settings: Settings, *, streaming: bool = False) -> BaseChatModel:
+def chat_model(role: Role, settings: Settings, *, streaming: bool = False, slot: str | None = None) -> BaseChatModel:
     """The chat model for ``role`` (``"persona"`` or ``"evaluator"``) per ``settings``.
 
     ``streaming=True`` makes ``invoke`` stream internally (``.stream()`` always streams).
+    ``slot`` (local backend): the KV-cache slot, default the role; a job with its own stable
+    prompt prefix (e.g. the move judgement) gets its own slot so other calls do not evict it.
     Raises ``ValueError`` for an unknown role or an ``openai`` backend without a base URL
     and API key, :class:`ModelFileError` when the embedded model cannot be assembled.
     """
@@ -102,7 +104,7 @@ def chat_model(role: Role, settings: Settings, *, streaming: bool = False) -> Ba
             model_name=name,
             n_ctx=settings.local_n_ctx,
             n_threads=settings.n_threads,
-            slot=role,
+            slot=slot or role,
             temperature=rs.temperature,
             max_tokens=rs.max_tokens,
             seed=rs.seed,

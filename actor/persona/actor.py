@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import yaml
 from langchain_core.language_models import BaseChatModel
@@ -22,7 +22,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict
 
 from actor.evaluator.rubric import PROMPTS_DIR
-from actor.persona.guard import check_line, tidy_line
+from actor.persona.guard import MAX_WORDS, check_line, tidy_line
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState
 
@@ -92,6 +92,7 @@ class ActorLine:
     tactic: str
     prompt_sha256: str
     rejected: list[tuple[str, list[str]]] = field(default_factory=list)
+    replaced_after_display: bool = False  # a streamed draft was shown, then rejected and replaced
 
 
 def pick_tactic(state: PersonaState) -> str:
@@ -123,6 +124,7 @@ class Actor:
     """
 
     STOP = ["\n\n", "\nMedewerker", "\nEmployee", "\nKlant:", "\nCustomer:"]
+    HOLD_WORDS = 6  # words held back and checked before the first is shown
 
     def __init__(self, model: BaseChatModel, scenario: Scenario, lang: str, retriever=None, max_attempts: int = 3) -> None:
         self.model = model
@@ -152,37 +154,81 @@ class Actor:
         return (lines[start:] + lines[:start])[:k]
 
     def messages(self, history: list[Utterance], state: PersonaState, tactic: str, examples: list[str]) -> list:
-        """The chat messages for the customer's next line."""
+        """The chat messages for the customer's next line: what stays the same for the session
+        first (system, transcript), what changes per turn (mood, tactic, examples) last."""
         c, p, L = self.scenario.customer, self.prompt, self.lang
         transcript = "\n".join(
             f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}" for u in history
         )
         system = p.system.format(
             name=c.name(L), profile=c.profile(L), setting=self.scenario.setting(L), wants=c.wants(L),
-            employee_role=self.scenario.employee_role(L), mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic],
-            examples="\n".join(f"- {e}" for e in examples) or "-",
+            employee_role=self.scenario.employee_role(L),
             hidden="\n".join(f"- {h.fact(L)} ({h.ask_about(L)})" for h in c.hidden_facts),
         )
-        return [SystemMessage(system), HumanMessage(p.user.format(transcript=transcript, speaker=p.customer_label))]
+        user = p.user.format(
+            transcript=transcript, mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic],
+            examples="\n".join(f"- {e}" for e in examples) or "-", speaker=p.customer_label,
+        )
+        return [SystemMessage(system), HumanMessage(user)]
 
     def reply(self, history: list[Utterance], state: PersonaState) -> ActorLine:
         """The customer's next line after ``history`` in ``state`` (never empty, never broken)."""
+        line = None
+        for item in self.stream(history, state):
+            line = item
+        assert isinstance(line, ActorLine)
+        return line
+
+    def stream(self, history: list[Utterance], state: PersonaState) -> Iterator[str | ActorLine]:
+        """Stream the customer's next line: yields the text so far (``str``, each time longer,
+        or a different text after a rejected draft), then the final :class:`ActorLine`.
+
+        Guarding while streaming: the first ``HOLD_WORDS`` words are held back and checked
+        (voice, assistant, leaks, language) before anything is shown, so most broken drafts are
+        dropped unseen; the whole line is checked again at the end (repeats, late slips) and, if
+        rejected, replaced by the next draft or the fallback line. A failed model call is one
+        failed attempt.
+        """
         tactic = pick_tactic(state)
         examples = self.examples(tactic, state)
         messages = self.messages(history, state, tactic, examples)
         earlier = [u.text for u in history if u.speaker == "customer"]
         rejected: list[tuple[str, list[str]]] = []
+        replaced = False  # a draft was shown, then rejected
         for attempt in range(self.max_attempts):
+            raw, released, reasons = "", False, []
+            chunks = self.model.stream(messages, stop=self.STOP)
             try:
-                draft = tidy_line(self.model.invoke(messages, stop=self.STOP).text)
+                for chunk in chunks:
+                    raw += chunk.text
+                    text = tidy_line(raw)
+                    if "\n\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
+                        break
+                    if not released and len(text.split()) >= self.HOLD_WORDS:
+                        reasons = [r for r in check_line(text, self.lang) if not r.startswith("repeat")]
+                        if reasons:
+                            break
+                        released = True
+                    if released:
+                        yield text
             except Exception as exc:  # a failed call is one failed attempt, not a lost turn
-                rejected.append(("", [f"model error: {type(exc).__name__}"]))
+                rejected.append((raw, [f"model error: {type(exc).__name__}"]))
                 continue
-            reasons = check_line(draft, self.lang, earlier)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close:
+                    close()  # releases the model's lock at once when we stop early
+            draft = tidy_line(raw)
+            reasons = reasons or check_line(draft, self.lang, earlier)
             if not reasons:
-                return ActorLine(draft, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected)
+                yield draft
+                yield ActorLine(draft, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected, replaced)
+                return
             rejected.append((draft, reasons))
-        return ActorLine(self._fallback(examples, earlier, state), "fallback", tactic, self.prompt_sha256, rejected)
+            replaced = replaced or released
+        text = self._fallback(examples, earlier, state)
+        yield text
+        yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, replaced)
 
     def _fallback(self, examples: list[str], earlier: list[str], state: PersonaState) -> str:
         unused = [e for e in examples if all(SequenceMatcher(None, e.lower(), x.lower()).ratio() <= 0.8 for x in earlier)]

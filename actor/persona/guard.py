@@ -30,6 +30,9 @@ _LEAKS = [
     r"\bsystem prompt\b", r"\bmy instructions\b", r"\bmijn instructies\b", r"\brole-?play\b", r"\brollenspel\b", r"\btraining\b", r"\btrainee\b",
     r"\bescalation level\b", r"\bescalatieniveau\b", r"\baggression type\b", r"\bL[0-4]\b", r"\bplaybook\b", r"\btactic\b",
     r"\bpersona\b", r"\bscenario\b", r"\bsimulat", r"\bi(?:'m| am) (?:just )?playing\b", r"\bik speel\b",
+    # headings of the customer's own prompt (prompts/persona/customer.yaml)
+    r"\bzo klink je nu\b", r"\bhoe je je nu voelt\b", r"\bwat je nu doet\b", r"\bhet gesprek tot nu toe\b",
+    r"\bthis is how you sound\b", r"\bhow you feel now\b", r"\bwhat you do now\b", r"\bthe conversation so far\b",
 ]
 _STOPWORDS = {
     "nl": {"de", "het", "een", "ik", "u", "je", "jij", "niet", "dat", "is", "en", "van", "wat", "nu", "hier", "mijn", "jullie",

@@ -30,8 +30,8 @@ from langchain_core.output_parsers import JsonOutputParser
 from actor.config import Settings
 from actor.evaluator.grader import load_prompt
 from actor.llm import chat_model, json_mode
-from actor.persona.guard import language_of
-from actor.session import open_session
+from actor.persona.guard import check_line, language_of
+from actor.session import Workbench
 
 HERE = Path(__file__).resolve().parent
 JUDGE_SCHEMA = {
@@ -51,16 +51,17 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     judge_prompt = load_prompt("in_character")
     judge = json_mode(chat_model("evaluator", settings), JUDGE_SCHEMA, "in_character") | JsonOutputParser()
+    bench = Workbench(settings)
     results, transcripts = [], {}
     for script in sorted((HERE / "scripts").glob("*.yaml")):
         if args.only not in script.stem:
             continue
         scenario_id, lang, skill = script.stem.split("-")
-        session = open_session(settings, scenario_id, args.difficulty, lang)
+        session = bench.new_session(scenario_id, args.difficulty, lang)
         for reply in yaml.safe_load(script.read_text(encoding="utf-8")):
             if session.ended:
                 break
-            session.turn(reply)
+            session.turn(reply, grade=False)  # the state follows the move judgement, as in the app
         lines = [t.answer for t in session.turns if t.answer]
         judged = []
         for line in lines:
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
             "script": script.stem, "scenario": scenario_id, "lang": lang, "skill": skill,
             "lines": len(lines),
             "first_draft_ok": sum(1 for line in lines if line.path == "model"),
+            "shown_ok": sum(1 for i, line in enumerate(lines) if not check_line(line.text, lang, [x.text for x in lines[:i]])),
+            "first_token": [t.seconds.get("first_token") for t in session.turns if t.seconds.get("first_token")],
             "judged_in_character": sum(judged),
             "right_language": sum(1 for line in lines if language_of(line.text) in (lang, None)),
             "words": [len(line.text.split()) for line in lines],
@@ -90,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     n = sum(r["lines"] for r in results) or 1
     words = [w for r in results for w in r["words"]]
     print(f"in character (role guard, first draft): {sum(r['first_draft_ok'] for r in results) / n:.1%}")
+    print(f"in character (role guard, shown lines): {sum(r['shown_ok'] for r in results) / n:.1%}")
+    first = sorted(x for r in results for x in r["first_token"])
+    if first:
+        print(f"first customer token after the reply: p50 {statistics.median(first):.2f} s, max {first[-1]:.2f} s")
     print(f"in character (evaluator model, shown lines): {sum(r['judged_in_character'] for r in results) / n:.1%}")
     print(f"right language: {sum(r['right_language'] for r in results) / n:.1%}")
     print(f"median words per line: {statistics.median(words) if words else float('nan')}")

@@ -15,6 +15,10 @@ Parts (``--part``, default all):
   in each, the therapist utterances that answer a client utterance and have at least 8 words,
   ``--annomi-turns`` of them evenly spaced; each is graded at level L0, frustration, with the
   client's utterance as the customer line; the session score is the mean turn score.
+- ``move``: accuracy of the move judgement (:class:`~actor.evaluator.MoveJudge`, the one short
+  call that drives the customer's state before the full grading) against the move the gold
+  labels imply (:func:`~actor.evaluator.classify_move` on the human verdicts), with the
+  confusion pairs and the median time per judgement.
 - ``repeat``: agreement of the per-criterion verdicts over ``--repeats`` runs on the gold set.
 
 Paths: ``--shared`` points at the shared data folder (default ``../shared`` beside the repo).
@@ -32,7 +36,7 @@ import time
 from pathlib import Path
 
 from actor.config import Settings
-from actor.evaluator import CRITERIA, GradeRequest, Grader, ToneJudge
+from actor.evaluator import CRITERIA, GradeRequest, Grader, MoveJudge, ToneJudge, classify_move
 from actor.llm import chat_model, model_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -215,9 +219,32 @@ def run_annomi(grader: Grader, shared: Path, per_class: int, turns: int) -> dict
     return {"auroc": value, "high": len(scores["high"]), "low": len(scores["low"]), "turns": turns}
 
 
+def gold_move(row: dict) -> str:
+    """The move the human labels imply (1 pass, 0 fail, null not applicable)."""
+    names = {1: "pass", 0: "fail", None: "n/a"}
+    return classify_move({cid: names[v] for cid, v in row["labels"].items()})
+
+
+def run_move(judge: MoveJudge, items) -> dict:
+    """Accuracy of the move judgement against the gold-implied move; prints confusions."""
+    hits, confusions, seconds = 0, {}, []
+    for row, req in items:
+        got = judge.judge(req)
+        want = gold_move(row)
+        seconds.append(got.seconds)
+        hits += got.move == want
+        if got.move != want:
+            confusions[f"{want}->{got.move}"] = confusions.get(f"{want}->{got.move}", 0) + 1
+        print(f"  {row['id']:8s} gold {want:16s} judged {got.move:16s} ({got.source}, {got.seconds:.1f} s)", flush=True)
+    out = {"n": len(items), "accuracy": hits / len(items), "confusions": confusions, "median_seconds": statistics.median(seconds)}
+    print(f"move: accuracy {out['accuracy']:.3f} on {len(items)} gold replies; median {out['median_seconds']:.1f} s; "
+          f"confusions {confusions}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", action="append", choices=["gold", "politeness", "annomi", "repeat"])
+    parser.add_argument("--part", action="append", choices=["gold", "move", "politeness", "annomi", "repeat"])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--politeness-n", type=int, default=300)
     parser.add_argument("--annomi-sessions", type=int, default=12, help="per quality class")
@@ -227,18 +254,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--dump", type=Path, help="append every gold assessment here (JSONL)")
     args = parser.parse_args(argv)
-    parts = args.part or ["gold", "politeness", "annomi", "repeat"]
+    parts = args.part or ["gold", "move", "politeness", "annomi", "repeat"]
 
     settings = Settings()
     grader = Grader(chat_model("evaluator", settings), model_id("evaluator", settings), mode=args.mode)
     print(f"evaluator model: {grader.model_id}; mode {args.mode}; rubric {grader.rubric.sha256[:12]}; prompt {grader.prompt.sha256[:12]}")
     figures: dict = {"model": grader.model_id}
     start = time.perf_counter()
-    items = gold_requests(args.shared, settings) if {"gold", "repeat"} & set(parts) else []
+    items = gold_requests(args.shared, settings) if {"gold", "move", "repeat"} & set(parts) else []
     runs = []
     if "gold" in parts:
         runs.append(run_gold(grader, items, dump=args.dump))
         figures["gold"] = report_gold(items, runs[0])
+    if "move" in parts:
+        figures["move"] = run_move(MoveJudge(chat_model("evaluator", settings, slot="judge")), items)
     if "politeness" in parts:
         figures["politeness"] = run_politeness(settings, args.shared, args.politeness_n)
     if "annomi" in parts:

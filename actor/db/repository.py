@@ -1,0 +1,264 @@
+"""The rehearsal store: :class:`Database` over any SQLAlchemy URL (SQLite by default).
+
+Every write commits before it returns, so a completed turn survives the server being killed.
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit is in the write-ahead log before it
+returns, which survives a crash of the process (a power cut may lose the last commits).
+Rows returned by the read methods are detached: all their columns are loaded, and changes to
+them are not saved (write through the methods instead).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from actor.db.models import MODES, STATUSES, SessionRow, TurnRow, utcnow
+
+MIGRATIONS = Path(__file__).resolve().with_name("migrations")
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
+
+SESSION_FIELDS = frozenset(SessionRow.__table__.columns.keys()) - {"head_turn_id"}
+"""Fields :meth:`Database.create_session` accepts (the head moves with turns and :meth:`Database.set_head`)."""
+UPDATABLE_FIELDS = SESSION_FIELDS - {"id", "created_at", "updated_at"}
+TURN_FIELDS = frozenset(TurnRow.__table__.columns.keys()) - {
+    "id", "session_id", "parent_id", "number", "created_at", "graded_at"}
+"""Fields :meth:`Database.add_turn` accepts; the others are set by the repository."""
+
+
+def default_url(home: Path) -> str:
+    """The SQLite database under ``home``: ``sqlite:///{home}/actor.db``."""
+    return f"sqlite:///{Path(home) / 'actor.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _check(fields: dict[str, Any], allowed: frozenset[str], what: str) -> None:
+    if unknown := set(fields) - allowed:
+        raise ValueError(f"unknown {what} field(s): {', '.join(sorted(unknown))}")
+    for name, choices in (("mode", MODES), ("status", STATUSES)):
+        if name in fields and fields[name] not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, got {fields[name]!r}")
+
+
+def _session_row(s: Session, session_id: str) -> SessionRow:
+    row = s.get(SessionRow, session_id)
+    if row is None:
+        raise KeyError(f"no session {session_id!r}")
+    return row
+
+
+def _turns(s: Session, session_id: str) -> dict[int, TurnRow]:
+    return {t.id: t for t in s.scalars(select(TurnRow).where(TurnRow.session_id == session_id))}
+
+
+def _walk(turns: dict[int, TurnRow], leaf_id: int | None) -> list[TurnRow]:
+    path = []
+    while leaf_id is not None:
+        path.append(turns[leaf_id])
+        leaf_id = path[-1].parent_id
+    return path[::-1]
+
+
+class Database:
+    """Rehearsal sessions and their turns in the database at ``url`` (any SQLAlchemy URL).
+
+    For SQLite, the file's folder is created and every connection gets :data:`SQLITE_PRAGMAS`
+    (WAL journal, ``synchronous=NORMAL``, foreign keys on, 5 s busy timeout); connections may be
+    used from any thread. The schema is not touched: call :meth:`upgrade`, or use :meth:`open`.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        options: dict[str, Any] = {}
+        if self.is_sqlite:
+            if self.url.database not in (None, "", ":memory:") and not self.url.query.get("uri"):
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            options["connect_args"] = {"check_same_thread": False}
+        self.engine = create_engine(self.url, **options)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """A :class:`Database` on ``url`` with its schema upgraded to the newest revision."""
+        db = cls(url)
+        db.upgrade()
+        return db
+
+    def close(self) -> None:
+        """Close all pooled connections (the object stays usable and reconnects on demand)."""
+        self.engine.dispose()
+
+    # --- schema ---
+
+    def _alembic(self, connection: Connection | None = None) -> Config:
+        config = Config(attributes={"connection": connection})
+        config.set_main_option("script_location", str(MIGRATIONS))
+        return config
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision (``alembic upgrade head``); a no-op when current."""
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                # batch migrations copy, drop and rename tables; with foreign keys on, dropping
+                # ``sessions`` would cascade-delete every turn
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                command.upgrade(self._alembic(connection), "head")
+                connection.commit()
+            finally:
+                if self.is_sqlite:
+                    connection.rollback()
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
+
+    def current_revision(self) -> str | None:
+        """The schema revision of the database, ``None`` before the first :meth:`upgrade`."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision shipped with this package (what :meth:`upgrade` migrates to)."""
+        return ScriptDirectory.from_config(self._alembic()).get_current_head()
+
+    # --- sessions ---
+
+    def create_session(self, **fields: Any) -> str:
+        """Store a new session from :class:`SessionRow` ``fields`` and return its id.
+
+        ``id`` defaults to a new 32-hex-digit id; ``scenario``, ``difficulty``, ``lang`` and
+        ``opening`` are required. Raises ``ValueError`` for an unknown field (``head_turn_id``
+        included), a bad ``mode`` or ``status``.
+        """
+        _check(fields, SESSION_FIELDS, "session")
+        row = SessionRow(**fields)
+        with self._sessions.begin() as s:
+            s.add(row)
+        return row.id
+
+    def get_session(self, session_id: str) -> SessionRow | None:
+        """The session ``session_id`` (detached, all columns loaded), ``None`` when unknown."""
+        with self._sessions() as s:
+            return s.get(SessionRow, session_id)
+
+    def update_session(self, session_id: str, **fields: Any) -> None:
+        """Set ``fields`` of session ``session_id`` and its ``updated_at``.
+
+        Raises ``KeyError`` for an unknown session, ``ValueError`` for an unknown or read-only
+        field (``id``, ``created_at``, ``updated_at``, ``head_turn_id``: see :meth:`set_head`)
+        and a bad ``mode`` or ``status``.
+        """
+        _check(fields, UPDATABLE_FIELDS, "session")
+        with self._sessions.begin() as s:
+            row = _session_row(s, session_id)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+
+    def list_sessions(self, owner: str | None = None, limit: int = 100) -> list[SessionRow]:
+        """At most ``limit`` sessions, newest first; only ``owner``'s when given."""
+        query = select(SessionRow).order_by(SessionRow.created_at.desc(), SessionRow.id.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(SessionRow.owner == owner)
+        with self._sessions() as s:
+            return list(s.scalars(query))
+
+    # --- turns ---
+
+    def add_turn(self, session_id: str, parent_id: int | None, **fields: Any) -> int:
+        """Store a turn after ``parent_id`` (``None``: the reply to the opening line), make it the
+        session's head, and return its id; both in one transaction.
+
+        ``fields``: :data:`TURN_FIELDS` of :class:`TurnRow`. ``number`` is the parent's plus one;
+        ``graded_at`` is set when an ``assessment`` is given. Raises ``KeyError`` for an unknown
+        session, ``ValueError`` for an unknown field or a parent that is not a turn of this session.
+        """
+        _check(fields, TURN_FIELDS, "turn")
+        with self._sessions.begin() as s:
+            row = _session_row(s, session_id)
+            number = 1
+            if parent_id is not None:
+                parent = s.get(TurnRow, parent_id)
+                if parent is None or parent.session_id != session_id:
+                    raise ValueError(f"turn {parent_id} is not a turn of session {session_id!r}")
+                number = parent.number + 1
+            now = utcnow()
+            turn = TurnRow(session_id=session_id, parent_id=parent_id, number=number, created_at=now,
+                           graded_at=now if fields.get("assessment") is not None else None, **fields)
+            s.add(turn)
+            s.flush()
+            row.head_turn_id, row.updated_at = turn.id, now
+        return turn.id
+
+    def turn(self, turn_id: int) -> TurnRow | None:
+        """The turn ``turn_id`` (detached), ``None`` when unknown."""
+        with self._sessions() as s:
+            return s.get(TurnRow, turn_id)
+
+    def set_assessment(self, turn_id: int, assessment: dict[str, Any]) -> None:
+        """Store the grade of turn ``turn_id`` (``TurnAssessment.model_dump()``) and set ``graded_at``.
+
+        Raises ``KeyError`` for an unknown turn.
+        """
+        with self._sessions.begin() as s:
+            turn = s.get(TurnRow, turn_id)
+            if turn is None:
+                raise KeyError(f"no turn {turn_id}")
+            turn.assessment, turn.graded_at = assessment, utcnow()
+
+    def set_head(self, session_id: str, turn_id: int | None) -> None:
+        """Make ``turn_id`` the head of session ``session_id`` (``None``: back to the opening line).
+
+        For a retry from an earlier turn: the turns after it stay and form another branch once a
+        new turn is added. Raises ``KeyError`` for an unknown session, ``ValueError`` for a turn
+        that is not one of this session.
+        """
+        with self._sessions.begin() as s:
+            row = _session_row(s, session_id)
+            if turn_id is not None:
+                turn = s.get(TurnRow, turn_id)
+                if turn is None or turn.session_id != session_id:
+                    raise ValueError(f"turn {turn_id} is not a turn of session {session_id!r}")
+            row.head_turn_id, row.updated_at = turn_id, utcnow()
+
+    def path(self, session_id: str, head_id: int | None = None) -> list[TurnRow]:
+        """The turns from the first to ``head_id`` (default: the session's head), in order.
+
+        Empty while the session has no head. Raises ``KeyError`` for an unknown session,
+        ``ValueError`` for a ``head_id`` that is not a turn of this session.
+        """
+        with self._sessions() as s:
+            head = _session_row(s, session_id).head_turn_id if head_id is None else head_id
+            turns = _turns(s, session_id)
+        if head is not None and head not in turns:
+            raise ValueError(f"turn {head} is not a turn of session {session_id!r}")
+        return _walk(turns, head)
+
+    def branches(self, session_id: str) -> list[list[TurnRow]]:
+        """The path to every leaf (a turn no other turn follows), oldest leaf first.
+
+        The active branch is the one containing the session's head. Raises ``KeyError`` for an
+        unknown session.
+        """
+        with self._sessions() as s:
+            _session_row(s, session_id)
+            turns = _turns(s, session_id)
+        parents = {t.parent_id for t in turns.values()}
+        leaves = sorted((t for t in turns.values() if t.id not in parents), key=lambda t: (t.created_at, t.id))
+        return [_walk(turns, leaf.id) for leaf in leaves]

@@ -1,0 +1,294 @@
+"""The trainee's rehearsal room (Gradio Blocks): pick a scenario, rehearse, get a debrief.
+
+All conversation state is in the :class:`~actor.web.service.RehearsalService` and the database;
+the page only holds the session id (``gr.State``, per browser tab) and the URL carries it
+(``?session=<id>``), so a reload or a server restart resumes the session.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import gradio as gr
+
+from actor.evaluator import default_rubric
+from actor.session import MAX_REPLY_CHARS
+from actor.web.export import markdown_pdf
+from actor.web.service import RehearsalService, SessionNotFound
+
+LEVELS = {
+    "nl": ["L0 geïrriteerd", "L1 kritiek op de organisatie", "L2 weigert, daagt uit", "L3 persoonlijke aanval", "L4 dreiging"],
+    "en": ["L0 irritated", "L1 criticises the organisation", "L2 refuses, challenges", "L3 personal attack", "L4 threat"],
+}
+MARK = {"pass": "✅", "fail": "❌", None: "…"}
+REFLECTION = {
+    "nl": "Je hebt het gesprek gestopt. Goed dat je op jezelf let. **Wat maakte dit moment lastig voor je?** "
+          "(Je antwoord blijft bij je sessie; je mag dit ook overslaan.)",
+    "en": "You stopped the conversation. Good that you look after yourself. **What made this moment hard for you?** "
+          "(Your answer stays with your session; you may also skip this.)",
+}
+SET_URL_JS = "(sid) => { if (sid) { const u = new URL(window.location); u.searchParams.set('session', sid); window.history.replaceState(null, '', u); } }"
+CSS = """
+.meter {display:flex; gap:4px; margin:4px 0}
+.meter span {flex:1; padding:6px 4px; border-radius:6px; font-size:0.8em; text-align:center; background:#eee; color:#777}
+.meter span.on {color:#fff; font-weight:600}
+#stop-button {background:#b42318; color:#fff}
+"""
+COLORS = ["#12b76a", "#84cc16", "#f79009", "#f04438", "#912018"]
+
+
+def meter_html(level: int, lang: str) -> str:
+    """The escalation meter: five cells L0–L4, the current level and those below coloured."""
+    cells = "".join(
+        f'<span class="{"on" if i <= level else ""}" style="{f"background:{COLORS[i]}" if i <= level else ""}">'
+        f"{html.escape(name)}</span>" for i, name in enumerate(LEVELS[lang]))
+    return f'<div class="meter" aria-label="escalation level L{level}" data-level="{level}">{cells}</div>'
+
+
+def chat_messages(live) -> list[dict]:
+    """The active branch as chat messages: customer = assistant (left), trainee = user (right)."""
+    s = live.session
+    out = [{"role": "assistant", "content": s.opening.text}]
+    for t in s.turns:
+        out.append({"role": "user", "content": t.reply})
+        if t.answer:
+            out.append({"role": "assistant", "content": t.answer.text})
+    return out
+
+
+def feedback_markdown(live, lang: str) -> str:
+    """Per turn: the move, the verdicts (applicable criteria), the tip; newest first."""
+    rubric = default_rubric()
+    parts = []
+    for t in reversed(live.session.turns):
+        head = f"**Turn {t.number}** — L{t.state_before.level} → L{t.state_after.level}, move *{t.move.move}*"
+        a = t.assessment
+        if a is None:
+            parts.append(f"{head}\n\n_grading…_")
+            continue
+        rows = [f"- {MARK[r.verdict]} {rubric.criterion(cid).name(lang)}" + (f" — {r.reason}" if r.verdict == "fail" and r.reason else "")
+                for cid, r in a.criteria.items() if r.verdict != "n/a"]
+        score = f" · score {a.score:.0%}" if a.score is not None else ""
+        status = " · _model unavailable: rule checks only_" if a.status == "rules_only" else ""
+        parts.append(f"{head}{score}{status}\n\n" + "\n".join(rows) + (f"\n\n💡 {a.tip}" if a.tip else ""))
+    return "\n\n---\n\n".join(parts) or "_Feedback on each reply appears here._"
+
+
+def build_trainee(service: RehearsalService, export_dir: Path) -> gr.Blocks:
+    """The rehearsal room on ``service``; downloads are written under ``export_dir``."""
+    scenarios = service.bench.scenarios
+    choices = [(f"{s.title('nl')} / {s.title('en')}", sid) for sid, s in scenarios.items()]
+
+    def briefing(scenario_id: str, lang: str) -> str:
+        s = scenarios[scenario_id]
+        return f"**{s.title(lang)}** — {s.briefing(lang)}\n\n*{s.employee_role(lang)}*"
+
+    def view(sid: str):
+        """Everything the page shows for session ``sid``."""
+        live = service.get(sid)
+        row = service.row(sid)
+        s = live.session
+        ended = row.status in ("ended", "stopped") or s.ended
+        header = (f"### {s.scenario.title(s.lang)} · {s.difficulty_name} · {s.lang}"
+                  f"{' · assessment mode' if row.mode == 'assessment' else ''}\n{s.scenario.briefing(s.lang)}\n\n"
+                  f"Resume link: `?session={sid}` · status: **{row.status}**"
+                  + (f" · outcome: **{row.outcome or s.state.outcome}**" if (row.outcome or s.state.outcome) else ""))
+        return (
+            sid,
+            gr.update(visible=False),
+            gr.update(visible=True),
+            header,
+            meter_html(s.state.level, s.lang),
+            chat_messages(live),
+            gr.update(interactive=not ended and row.status == "active", value=""),
+            feedback_markdown(live, s.lang) if row.show_feedback else "_Feedback is hidden in assessment mode._",
+            gr.update(choices=[(f"turn {t.number}: {t.reply[:40]}", t.number) for t in s.turns], value=None),
+            gr.update(visible=row.status == "stopped" and not row.reflection),
+            gr.update(value="Resume" if row.status == "paused" else "Pause"),
+            row.debrief_markdown or "",
+        )
+
+    with gr.Blocks(title="The training actor") as demo:
+        sid_state = gr.State("")
+        gr.Markdown("# The training actor\n*Oefen een lastig gesprek met een boze klant · rehearse a difficult "
+                    "conversation with an angry customer.*")
+        with gr.Column(visible=True) as setup:
+            with gr.Row():
+                scenario = gr.Dropdown(choices, value=choices[0][1], label="Scenario")
+                difficulty = gr.Radio(["easy", "medium", "hard"], value="medium", label="Difficulty")
+                lang = gr.Radio([("Nederlands", "nl"), ("English", "en")], value="nl", label="Language")
+            brief = gr.Markdown(briefing(choices[0][1], "nl"))
+            with gr.Row():
+                assessment = gr.Checkbox(False, label="Assessment mode (no feedback during the conversation)")
+                pass_mark = gr.Slider(0, 100, value=60, step=5, label="Pass mark (%)", visible=False)
+            start = gr.Button("Start the conversation", variant="primary")
+        with gr.Column(visible=False) as room:
+            header = gr.Markdown()
+            meter = gr.HTML()
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(label="Conversation", height=420, buttons=[], feedback_options=None)
+                    reply = gr.Textbox(label=f"Your reply (at most {MAX_REPLY_CHARS} characters; Enter sends)",
+                                       max_lines=6, elem_id="reply-box")
+                    with gr.Row():
+                        send = gr.Button("Send", variant="primary", elem_id="send-button")
+                        pause = gr.Button("Pause")
+                        end = gr.Button("End conversation")
+                        stop = gr.Button("Stop now", elem_id="stop-button")
+                    with gr.Row():
+                        retry_turn = gr.Dropdown([], label="Retry from an earlier turn", scale=3)
+                        retry = gr.Button("Retry from here", scale=1)
+                with gr.Column(scale=2):
+                    show_feedback = gr.Checkbox(True, label="Show feedback")
+                    feedback = gr.Markdown(elem_id="feedback-panel")
+            with gr.Group(visible=False) as reflection_box:
+                reflection_q = gr.Markdown()
+                reflection = gr.Textbox(label="Reflection", lines=3)
+                save_reflection = gr.Button("Save")
+            debrief_button = gr.Button("Show the debrief")
+            debrief = gr.Markdown(elem_id="debrief")
+            with gr.Row():
+                download_md = gr.DownloadButton("Download debrief (Markdown)", visible=False)
+                download_pdf = gr.DownloadButton("Download debrief (PDF)", visible=False)
+            new = gr.Button("New conversation")
+        timer = gr.Timer(2.0)
+
+        page = [sid_state, setup, room, header, meter, chat, reply, feedback, retry_turn, reflection_box, pause, debrief]
+
+        def empty_page():
+            return ("", gr.update(visible=True), gr.update(visible=False), "", "", [], gr.update(value=""), "",
+                    gr.update(choices=[], value=None), gr.update(visible=False), gr.update(value="Pause"), "")
+
+        def on_load(request: gr.Request):
+            sid = request.query_params.get("session", "") if request else ""
+            if sid:
+                try:
+                    return view(sid)
+                except SessionNotFound:
+                    gr.Warning("That session does not exist (any more). Start a new conversation.")
+            return empty_page()
+
+        demo.load(on_load, None, page)
+        scenario.change(briefing, [scenario, lang], brief)
+        lang.change(briefing, [scenario, lang], brief)
+        assessment.change(lambda on: gr.update(visible=on), assessment, pass_mark)
+
+        def on_start(scenario_id, difficulty_name, language, assess, mark):
+            try:
+                live = service.start(scenario_id, difficulty_name, language, mode="assessment" if assess else "practice",
+                                     pass_mark=mark / 100 if assess else None, show_feedback=not assess)
+            except (KeyError, ValueError) as exc:
+                raise gr.Error(str(exc)) from exc
+            return view(live.id)
+
+        start.click(on_start, [scenario, difficulty, lang, assessment, pass_mark], page).then(None, sid_state, None, js=SET_URL_JS)
+
+        def on_send(sid, text):
+            if not sid:
+                raise gr.Error("Start a conversation first.")
+            live = service.get(sid)
+            messages = chat_messages(live) + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": "…"}]
+            stream = service.respond(sid, text)
+            try:
+                first = next(stream)  # validation happens here: nothing has changed if it fails
+            except ValueError as exc:
+                gr.Warning(str(exc))
+                yield gr.update(), gr.update(value=text), gr.update(), gr.update(), gr.update()
+                return
+            try:
+                for item in _chain(first, stream):
+                    if isinstance(item, str):
+                        messages[-1] = {"role": "assistant", "content": item}
+                        yield messages, gr.update(value="", interactive=False), gr.update(), gr.update(), gr.update()
+            except Exception as exc:  # keep the trainee's words in the box
+                gr.Warning(f"The customer could not answer ({type(exc).__name__}). Your reply is still in the box: try again.")
+                yield chat_messages(live), gr.update(value=text, interactive=True), gr.update(), gr.update(), gr.update()
+                return
+            v = view(sid)
+            yield v[5], v[6], v[4], v[7], v[8]
+
+        send_args = dict(fn=on_send, inputs=[sid_state, reply], outputs=[chat, reply, meter, feedback, retry_turn])
+        send.click(**send_args)
+        reply.submit(**send_args)
+
+        def on_tick(sid, show):
+            if not sid:
+                return gr.update()
+            try:
+                live = service.get(sid)
+            except SessionNotFound:
+                return gr.update()
+            row = service.row(sid)
+            if not row.show_feedback:
+                return "_Feedback is hidden in assessment mode._"
+            return feedback_markdown(live, live.session.lang) if show else "_Feedback hidden._"
+
+        timer.tick(on_tick, [sid_state, show_feedback], feedback, show_progress="hidden")
+        show_feedback.change(on_tick, [sid_state, show_feedback], feedback)
+
+        def on_pause(sid):
+            row = service.row(sid)
+            if row.status in ("active", "paused"):
+                service.set_status(sid, "paused" if row.status == "active" else "active")
+            return view(sid)
+
+        pause.click(on_pause, sid_state, page)
+
+        def on_stop(sid):
+            if sid:
+                service.set_status(sid, "stopped")
+                v = list(view(sid))
+                v[9] = gr.update(visible=True)
+                return (*v, REFLECTION[service.get(sid).session.lang])
+            return (*empty_page(), "")
+
+        stop.click(on_stop, sid_state, [*page, reflection_q])
+
+        def on_reflection(sid, text):
+            service.set_status(sid, "stopped", reflection=text.strip())
+            gr.Info("Saved. Take a moment before you continue.")
+            return gr.update(visible=False)
+
+        save_reflection.click(on_reflection, [sid_state, reflection], reflection_box)
+
+        def on_retry(sid, number):
+            if not number:
+                raise gr.Error("Pick the turn you want to answer again.")
+            service.retry_from(sid, int(number))
+            return view(sid)
+
+        retry.click(on_retry, [sid_state, retry_turn], page)
+
+        def on_debrief(sid, end_it: bool):
+            if not sid:
+                raise gr.Error("Start a conversation first.")
+            live = service.get(sid)
+            if not live.session.turns:
+                raise gr.Error("Reply at least once before asking for a debrief.")
+            if end_it and service.row(sid).status in ("active", "paused"):
+                service.set_status(sid, "ended")
+            yield (*view(sid)[:-1], "_Writing your debrief: waiting for the last grades…_", gr.update(), gr.update())
+            d = service.debrief(sid)
+            row = service.row(sid)
+            md = d.markdown
+            if row.mode == "assessment" and row.pass_mark is not None and d.overall is not None:
+                verdict = "passed" if d.overall >= row.pass_mark else "not passed"
+                md = f"**Assessment: {verdict}** (score {d.overall:.0%}, pass mark {row.pass_mark:.0%})\n\n" + md
+            folder = export_dir / sid
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "debrief.md").write_text(md, encoding="utf-8")
+            (folder / "debrief.pdf").write_bytes(markdown_pdf(md, title="Debrief"))
+            yield (*view(sid)[:-1], md, gr.update(value=str(folder / "debrief.md"), visible=True),
+                   gr.update(value=str(folder / "debrief.pdf"), visible=True))
+
+        debrief_outputs = [*page[:-1], debrief, download_md, download_pdf]
+        end.click(lambda sid: (yield from on_debrief(sid, True)), sid_state, debrief_outputs)
+        debrief_button.click(lambda sid: (yield from on_debrief(sid, False)), sid_state, debrief_outputs)
+        new.click(empty_page, None, page).then(None, None, None, js="() => { const u = new URL(window.location); u.searchParams.delete('session'); window.history.replaceState(null, '', u); }")
+    return demo
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
