@@ -50,7 +50,7 @@ def build(settings: Settings, knowledge_status: str = "", service=None) -> gr.Bl
     from actor.web.trainee import build_trainee
 
     if service is None:
-        service = RehearsalService(Workbench(settings), Database.open(settings.database_url or default_url(settings.home)))
+        service = RehearsalService(Workbench.from_settings(settings), Database.open(settings.database_url or default_url(settings.home)))
     demo = build_trainee(service, settings.home / "exports")
     with demo:
         with gr.Accordion("This installation", open=False):

@@ -217,28 +217,41 @@ class Session:
 
 
 class Workbench:
-    """What sessions share in one process: settings, embeddings, the retriever and the models.
+    """What sessions share in one process: the scenarios, the retriever and the models.
 
-    Building it ingests stale course material once; :meth:`new_session` and :meth:`restore`
-    then cost no model load or index build. Sessions themselves share nothing.
+    Build it with :meth:`from_settings` (ingests stale course material once, loads the
+    embedding model); :meth:`new_session` then costs no model load or index build. Sessions
+    themselves share nothing. ``judge_model``: the move judgement's model (the evaluator's, in
+    its own KV-cache slot); ``evaluator_id``: stored with every assessment.
     """
 
-    def __init__(self, settings) -> None:
+    def __init__(self, scenarios: dict[str, Scenario], retriever, persona_model, evaluator_model, judge_model,
+                 evaluator_id: str) -> None:
+        self.scenarios = scenarios
+        self.retriever = retriever
+        self.persona_model = persona_model
+        self.evaluator_model = evaluator_model
+        self.judge_model = judge_model
+        self.evaluator_id = evaluator_id
+
+    @classmethod
+    def from_settings(cls, settings) -> "Workbench":
+        """The configured models and course material. Raises what :func:`~actor.llm.chat_model`
+        and the knowledge store raise (invalid course files, model file problems)."""
         from actor.embeddings import E5Embeddings
         from actor.knowledge import CourseRetriever, ingest, is_stale
         from actor.llm import chat_model, model_id
         from actor.persona.scenario import load_scenarios
 
-        self.settings = settings
-        self.scenarios = load_scenarios()
         embeddings = E5Embeddings()
         if is_stale(settings, embeddings):
             ingest(settings, embeddings, progress=False)
-        self.retriever = CourseRetriever(settings, embeddings)
-        self.persona_model = chat_model("persona", settings)
-        self.evaluator_model = chat_model("evaluator", settings)
-        self.judge_model = chat_model("evaluator", settings, slot="judge")  # own KV cache: its prefix stays warm
-        self.evaluator_id = model_id("evaluator", settings)
+        return cls(
+            load_scenarios(), CourseRetriever(settings, embeddings), chat_model("persona", settings),
+            chat_model("evaluator", settings),
+            chat_model("evaluator", settings, slot="judge"),  # own KV cache: its prefix stays warm
+            model_id("evaluator", settings),
+        )
 
     def scenario(self, scenario_id: str, difficulty: str) -> Scenario:
         """Raises ``KeyError`` for an unknown scenario or difficulty."""
@@ -275,4 +288,4 @@ def open_session(settings, scenario_id: str, difficulty: str, lang: str) -> Sess
 
     Raises ``KeyError`` for an unknown scenario or difficulty, ``ValueError`` for a bad language.
     """
-    return Workbench(settings).new_session(scenario_id, difficulty, lang)
+    return Workbench.from_settings(settings).new_session(scenario_id, difficulty, lang)

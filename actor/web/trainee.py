@@ -21,7 +21,7 @@ LEVELS = {
     "nl": ["L0 geïrriteerd", "L1 kritiek op de organisatie", "L2 weigert, daagt uit", "L3 persoonlijke aanval", "L4 dreiging"],
     "en": ["L0 irritated", "L1 criticises the organisation", "L2 refuses, challenges", "L3 personal attack", "L4 threat"],
 }
-MARK = {"pass": "✅", "fail": "❌", None: "…"}
+MARK = {"pass": "✓", "fail": "✗", None: "…"}  # plain symbols: present in common fonts, unlike emoji
 REFLECTION = {
     "nl": "Je hebt het gesprek gestopt. Goed dat je op jezelf let. **Wat maakte dit moment lastig voor je?** "
           "(Je antwoord blijft bij je sessie; je mag dit ook overslaan.)",
@@ -71,7 +71,7 @@ def feedback_markdown(live, lang: str) -> str:
                 for cid, r in a.criteria.items() if r.verdict != "n/a"]
         score = f" · score {a.score:.0%}" if a.score is not None else ""
         status = " · _model unavailable: rule checks only_" if a.status == "rules_only" else ""
-        parts.append(f"{head}{score}{status}\n\n" + "\n".join(rows) + (f"\n\n💡 {a.tip}" if a.tip else ""))
+        parts.append(f"{head}{score}{status}\n\n" + "\n".join(rows) + (f"\n\n**Tip:** {a.tip}" if a.tip else ""))
     return "\n\n---\n\n".join(parts) or "_Feedback on each reply appears here._"
 
 
@@ -110,7 +110,7 @@ def build_trainee(service: RehearsalService, export_dir: Path) -> gr.Blocks:
         )
 
     with gr.Blocks(title="The training actor") as demo:
-        sid_state = gr.State("")
+        sid_state = gr.Textbox("", visible=False, elem_id="session-id")  # in the page, so the URL can carry it
         gr.Markdown("# The training actor\n*Oefen een lastig gesprek met een boze klant · rehearse a difficult "
                     "conversation with an angry customer.*")
         with gr.Column(visible=True) as setup:

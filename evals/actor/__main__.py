@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     judge_prompt = load_prompt("in_character")
     judge = json_mode(chat_model("evaluator", settings), JUDGE_SCHEMA, "in_character") | JsonOutputParser()
-    bench = Workbench(settings)
+    bench = Workbench.from_settings(settings)
     results, transcripts = [], {}
     for script in sorted((HERE / "scripts").glob("*.yaml")):
         if args.only not in script.stem:

@@ -1,0 +1,141 @@
+"""The trainee's app in headless Chromium (Debian's ``chromium``, driven by Playwright) on the
+embedded model: a 4-turn session with a streamed customer, the feedback panel, a reload that
+finds the session, a SIGKILL of the server mid-session and a restart that loses no turn, and
+the debrief with its downloads. Screenshots go to ``$TEST_SCREENSHOTS`` (default: the test's
+temporary folder)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REPLIES = [
+    "Drie keer voor niks hier staan, dat is echt balen. Wat is er de vorige keren gebeurd?",
+    "Tja, dat is niet mijn probleem, meneer. Volgende keer beter opletten.",
+    "Sorry, dat was niet netjes van mij. Mag ik uw ophaalcode zien, dan zoek ik het nu voor u uit.",
+    "Ik zie dat het naar VlotPost-punt Molenweg is gebracht. U kunt het daar vandaag ophalen, of ik laat het hierheen sturen.",
+]
+pytestmark = [pytest.mark.real_model, pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python app.py`` as a child process on a free port."""
+
+    def __init__(self, home: Path, log: Path) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "ACTOR_HOME": str(home), "ACTOR_APP_PORT": str(self.port), "ACTOR_ALLOW_MODEL_REQUESTS": "1"}
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 300) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=self.env,
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the app exited: {self.log.read_text()[-2000:]}"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"the app did not start in {timeout} s: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model_cache_home, tmp_path, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("TEST_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    server = Server(model_cache_home, tmp_path / "app.log")
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(240_000)
+            page.goto(server.url)
+            page.get_by_role("button", name="Start the conversation").click()
+            box = page.locator("#reply-box textarea")
+            expect(box).to_be_editable()
+            bot = page.locator('[data-testid="bot"]')
+            expect(bot).to_have_count(1)
+            opening = bot.first.inner_text()
+            assert "pakket" in opening.lower()
+            page.wait_for_function("() => location.search.includes('session=')")
+            session_url = page.url
+            page.screenshot(path=str(shots / "1-opening.png"), full_page=True)
+
+            partials_seen = []
+            for n, reply in enumerate(REPLIES, 1):
+                box.fill(reply)
+                page.locator("#send-button").click()
+                seen: list[str] = []
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline:  # watch the customer's line grow while it streams
+                    texts = bot.all_inner_texts()
+                    if len(texts) > n and texts[n].strip() not in ("", "…") and (not seen or seen[-1] != texts[n]):
+                        seen.append(texts[n])
+                    if len(texts) > n and box.is_editable() and box.input_value() == "":
+                        break
+                    time.sleep(0.05)
+                final = bot.nth(n).inner_text()
+                assert final.strip() and final not in (opening,), f"turn {n}: no customer line"
+                partials_seen.append(len(set(seen)))
+                page.screenshot(path=str(shots / f"2-turn{n}.png"), full_page=True)
+            assert max(partials_seen) >= 2, f"no streaming observed: {partials_seen} distinct texts per turn"
+            expect(page.locator('[data-testid="user"]')).to_have_count(4)
+            level = int(page.locator(".meter").get_attribute("data-level"))
+            assert 0 <= level <= 4
+
+            panel = page.locator("#feedback-panel")
+            expect(panel).to_contain_text("Turn 4")
+            expect(panel).not_to_contain_text("grading", timeout=600_000)  # all four graded in the background
+            assert panel.inner_text().count("✓") + panel.inner_text().count("✗") >= 8
+            page.screenshot(path=str(shots / "3-feedback.png"), full_page=True)
+
+            page.goto(session_url)  # reload: the session is found by its link
+            expect(page.locator('[data-testid="user"]')).to_have_count(4)
+            page.screenshot(path=str(shots / "4-reloaded.png"), full_page=True)
+
+            server.kill()  # mid-session: the conversation has not ended
+            server.start()
+            page.goto(session_url)
+            expect(page.locator('[data-testid="user"]')).to_have_count(4)
+            assert [t.strip() for t in page.locator('[data-testid="user"]').all_inner_texts()] == REPLIES
+            page.screenshot(path=str(shots / "5-after-restart.png"), full_page=True)
+
+            page.get_by_role("button", name="End conversation").click()
+            debrief = page.locator("#debrief")
+            expect(debrief).to_contain_text("Nabespreking", timeout=600_000)  # the session is Dutch
+            expect(page.get_by_role("button", name="Download debrief (PDF)")).to_be_visible()
+            page.screenshot(path=str(shots / "6-debrief.png"), full_page=True)
+            browser.close()
+    finally:
+        if server.proc and server.proc.poll() is None:
+            server.proc.terminate()
+            server.proc.wait(timeout=30)
