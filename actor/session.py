@@ -3,7 +3,7 @@
 ::
 
     trainee text ─▶ Session.respond()
-       ├─ judge.judge(...)          one short call (+ rules) ─▶ the trainee's move
+       ├─ judge.judge(...)          wording rules + nearest examples ─▶ the trainee's move
        ├─ next_state(...)           the move drives the persona state (pure function)
        ├─ actor.stream(...)         tactic + playbook lines + transcript ─▶ guarded customer line,
        │                            streamed to the caller as it is generated
@@ -221,17 +221,17 @@ class Workbench:
 
     Build it with :meth:`from_settings` (ingests stale course material once, loads the
     embedding model); :meth:`new_session` then costs no model load or index build. Sessions
-    themselves share nothing. ``judge_model``: the move judgement's model (the evaluator's, in
-    its own KV-cache slot); ``evaluator_id``: stored with every assessment.
+    themselves share nothing. ``judge``: the move judgement (stateless, shared);
+    ``evaluator_id``: stored with every assessment.
     """
 
-    def __init__(self, scenarios: dict[str, Scenario], retriever, persona_model, evaluator_model, judge_model,
+    def __init__(self, scenarios: dict[str, Scenario], retriever, persona_model, evaluator_model, judge: MoveJudge,
                  evaluator_id: str) -> None:
         self.scenarios = scenarios
         self.retriever = retriever
         self.persona_model = persona_model
         self.evaluator_model = evaluator_model
-        self.judge_model = judge_model
+        self.judge = judge
         self.evaluator_id = evaluator_id
 
     @classmethod
@@ -248,9 +248,7 @@ class Workbench:
             ingest(settings, embeddings, progress=False)
         return cls(
             load_scenarios(), CourseRetriever(settings, embeddings), chat_model("persona", settings),
-            chat_model("evaluator", settings),
-            chat_model("evaluator", settings, slot="judge"),  # own KV cache: its prefix stays warm
-            model_id("evaluator", settings),
+            chat_model("evaluator", settings), MoveJudge(embeddings), model_id("evaluator", settings),
         )
 
     def scenario(self, scenario_id: str, difficulty: str) -> Scenario:
@@ -280,7 +278,7 @@ class Workbench:
         grader = Grader(self.evaluator_model, self.evaluator_id, before_call=before_grading_call)
         actor = Actor(self.persona_model, scenario, lang, self.retriever)
         return Session(scenario, difficulty, lang, actor, grader, self.policy(scenario, lang) if policy is None else policy,
-                       MoveJudge(self.judge_model), opening, turns)
+                       self.judge, opening, turns)
 
 
 def open_session(settings, scenario_id: str, difficulty: str, lang: str) -> Session:

@@ -12,17 +12,24 @@ from actor.db import Database
 from actor.session import Workbench
 from actor.web import RehearsalService, SessionNotFound
 from test_persona_actor import SCENARIO, FakeRetriever
-from test_session import move
+from test_session import ExactEmbeddings, move
+from actor.evaluator import MoveJudge
 
 CRITERIA_AT_L1 = ["stays_calm", "acknowledges_emotion", "listens_and_explores", "takes_control", "no_false_promises"]
 GRADE = [json.dumps({"reason": "r", "evidence": "", "verdict": "pass"})] * len(CRITERIA_AT_L1) + [json.dumps({"tone": 4, "tip": "Goed zo."})]
 
 
-def bench(moves: list[str], lines: list[str], grades: int = 3) -> Workbench:
+def bench(lines: list[str], grades: int = 3) -> Workbench:
+    """A workbench on fakes; the move judge is the real one on the shipped example bank with
+    deterministic embeddings (a reply equal to an example takes its move)."""
     scenario = SCENARIO.model_copy(update={"difficulties": {
         d: v.model_copy(update={"good_moves_to_deescalate": 3}) for d, v in SCENARIO.difficulties.items()}})
     return Workbench({"counter": scenario}, FakeRetriever(), FakeListChatModel(responses=lines),
-                     FakeListChatModel(responses=GRADE * grades), FakeListChatModel(responses=moves), "fake")
+                     FakeListChatModel(responses=GRADE * grades), MoveJudge(ExactEmbeddings(), k=1), "fake")
+
+
+ACK = "Dus als ik het goed begrijp wilt u vooral weten waar uw pakket nu is?"  # an acknowledge example of the bank
+NEUTRAL = "Ik moet even in het systeem kijken."  # a neutral one
 
 
 @pytest.fixture
@@ -36,33 +43,33 @@ def play(service: RehearsalService, sid: str, reply: str):
 
 
 def test_a_turn_streams_is_stored_and_graded_in_the_background(db):
-    service = RehearsalService(bench([move("acknowledge")], ["Nou, dat werd tijd dat iemand dat zegt, zeg."]), db)
+    service = RehearsalService(bench(["Nou, dat werd tijd dat iemand dat zegt, zeg."]), db)
     live = service.start("counter", "easy", "nl")
-    texts, turn = play(service, live.id, "Wat vervelend. Wat is er gebeurd?")
+    texts, turn = play(service, live.id, ACK)
     assert texts[-1] == "Nou, dat werd tijd dat iemand dat zegt, zeg." and turn.move.move == "acknowledge"
     stored = db.path(live.id)
-    assert [r.reply for r in stored] == ["Wat vervelend. Wat is er gebeurd?"] and stored[0].answer["text"] == texts[-1]
+    assert [r.reply for r in stored] == [ACK] and stored[0].answer["text"] == texts[-1]
     service.wait_for_grades(live.id, timeout=30)
     graded = db.turn(stored[0].id)
     assert graded.assessment["criteria"]["stays_calm"]["verdict"] == "pass" and graded.graded_at is not None
 
 
 def test_a_restarted_service_restores_the_session_and_grades_what_was_left(db):
-    first = RehearsalService(bench([move("neutral"), move("acknowledge")], ["Ik wacht al een uur.", "En nu?"], grades=0), db)
+    first = RehearsalService(bench(["Ik wacht al een uur.", "En nu?"], grades=0), db)
     live = first.start("counter", "easy", "nl")
-    play(first, live.id, "Ik kijk het na.")
-    play(first, live.id, "Dat snap ik, een uur is lang.")
+    play(first, live.id, NEUTRAL)
+    play(first, live.id, ACK)
     first.close()
-    again = RehearsalService(bench([move("neutral")], ["Nou?"]), db)  # a new process: nothing in memory
+    again = RehearsalService(bench(["Nou?"]), db)  # a new process: nothing in memory
     restored = again.get(live.id)
-    assert [t.reply for t in restored.session.turns] == ["Ik kijk het na.", "Dat snap ik, een uur is lang."]
+    assert [t.reply for t in restored.session.turns] == [NEUTRAL, ACK]
     assert restored.session.history[-1].text == "En nu?" and restored.session.state == live.session.state
     again.wait_for_grades(live.id, timeout=30)
     assert all(r.assessment for r in db.path(live.id))
 
 
 def test_retry_keeps_the_old_branch(db):
-    service = RehearsalService(bench([move("neutral")] * 3, ["Eén.", "Twee.", "Drie."]), db)
+    service = RehearsalService(bench(["Eén.", "Twee.", "Drie."]), db)
     live = service.start("counter", "easy", "nl")
     play(service, live.id, "Eerste antwoord.")
     play(service, live.id, "Tweede antwoord.")
@@ -76,7 +83,7 @@ def test_retry_keeps_the_old_branch(db):
 
 
 def test_bad_input_and_paused_sessions_change_nothing(db):
-    service = RehearsalService(bench([move("neutral")], ["Hm."]), db)
+    service = RehearsalService(bench(["Hm."]), db)
     live = service.start("counter", "easy", "nl")
     with pytest.raises(ValueError, match="empty"):
         play(service, live.id, "   ")
@@ -91,10 +98,10 @@ def test_bad_input_and_paused_sessions_change_nothing(db):
 
 
 def test_the_debrief_waits_for_the_grades_and_is_stored(db):
-    service = RehearsalService(bench([move("acknowledge")], ["Goed dan."]), db)
+    service = RehearsalService(bench(["Goed dan."]), db)
     service.bench.evaluator_model = FakeListChatModel(responses=GRADE + ["not json"] * 4)
     live = service.start("counter", "easy", "en")
-    play(service, live.id, "That sounds really annoying. What happened?")
+    play(service, live.id, ACK)
     debrief = service.debrief(live.id)
     assert debrief.turns == 1 and debrief.pass_rates["stays_calm"] == 1.0
     assert db.get_session(live.id).debrief_markdown == debrief.markdown
@@ -103,9 +110,9 @@ def test_the_debrief_waits_for_the_grades_and_is_stored(db):
 def test_the_feedback_panel_and_the_meter_show_what_was_graded(db):
     from actor.web.trainee import feedback_markdown, meter_html
 
-    service = RehearsalService(bench([move("acknowledge")], ["Nou, dat werd tijd."]), db)
+    service = RehearsalService(bench(["Nou, dat werd tijd."]), db)
     live = service.start("counter", "easy", "nl")
-    play(service, live.id, "Wat vervelend. Wat is er gebeurd?")
+    play(service, live.id, ACK)
     assert "grading" in feedback_markdown(live, "nl") or "✓" in feedback_markdown(live, "nl")
     service.wait_for_grades(live.id, timeout=30)
     text = feedback_markdown(live, "nl")

@@ -1,101 +1,128 @@
 """The move judgement: what did the trainee's reply do, in one word the state machine needs?
 
 The customer must answer quickly, so the persona's next state cannot wait for the full
-per-criterion grading (:class:`~actor.evaluator.grader.Grader`, seven calls). :class:`MoveJudge`
-decides in this order:
+per-criterion grading (:class:`~actor.evaluator.grader.Grader`, seven model calls).
+:class:`MoveJudge` decides in milliseconds, in this order:
 
 1. deterministic wording (:mod:`actor.evaluator.rules`): a "calm down" phrase, taunt or blame
    is ``provoke``; an explicit concession or a promised time not in the policy is ``cave``; an
    announced consequence ("if you keep…", "gaat dat door…") is ``boundary``; security, "this
    conversation ends" is ``end_conversation``; "I don't accept…", "geen uitzondering" is ``boundary``;
-2. otherwise one short JSON-constrained call (``prompts/evaluator/move.yaml``) with three
-   yes/no checks, taken in order: ends the conversation → ``end_conversation``, states a limit
-   → ``boundary``, shows understanding or asks → ``acknowledge``; none → ``neutral``.
+2. otherwise a nearest-neighbour vote: the reply is embedded (multilingual-e5-small, the same
+   model as the retriever) and compared with the example replies of
+   ``prompts/evaluator/moves.yaml``; the ``k`` most similar vote with their cosine similarity.
 
-Why this split: on the gold replies the embedded 1.5B model, asked to pick one of six moves,
-chose ``provoke`` for most polite replies, and asked yes/no whether a reply "gives in" it said
-yes to almost every reply; its yes/no answers on positive evidence (understanding, a stated
-limit) were the usable part (``python -m evals.evaluator --part move``). Grader-directed sentences are masked before
-the model sees the reply. When the model fails after retries the move is ``neutral`` (no
-progress, no punishment) and ``source`` says so; the trainee's turn is never lost.
+Why not the chat model: on the 26 gold replies the embedded 1.5B model, asked to pick one of
+the six moves, chose ``provoke`` for most polite replies, and asked yes/no checks it answered
+"yes" to nearly every check; rules + neighbours agree with the move the human labels imply on
+0.73 of the gold replies, the model-based variants on 0.31–0.62 (``python -m evals.evaluator
+--part move``). The full grading still runs on every reply, after the customer has answered.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, get_args
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.output_parsers import JsonOutputParser
+import yaml
+from pydantic import BaseModel, ConfigDict
 
 from actor.evaluator import rules
 from actor.evaluator.assessment import Move
-from actor.evaluator.grader import GradeRequest, load_prompt, turn_fields
-from actor.llm import json_mode
+from actor.evaluator.grader import GradeRequest
+from actor.evaluator.rubric import PROMPTS_DIR
 
 MOVES: tuple[str, ...] = get_args(Move)
-CHECKS = ("ends_conversation", "states_limit", "shows_understanding")  # in order of precedence
-CHECK_MOVES = {"ends_conversation": "end_conversation", "states_limit": "boundary", "shows_understanding": "acknowledge"}
-MOVE_SCHEMA = {
-    "title": "MoveChecks",
-    "type": "object",
-    "properties": {check: {"type": "boolean"} for check in CHECKS},
-    "required": list(CHECKS),
-    "additionalProperties": False,
-}
+
+
+class MoveBank(BaseModel):
+    """``prompts/evaluator/moves.yaml``: example replies per move (unknown keys rejected)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    acknowledge: list[str]
+    boundary: list[str]
+    cave: list[str]
+    provoke: list[str]
+    end_conversation: list[str]
+    neutral: list[str]
+
+
+def load_bank(path: Path | None = None) -> tuple[MoveBank, str]:
+    """``(bank, sha256 of the file)``; raises ``pydantic.ValidationError`` for a bad file."""
+    raw = (path or PROMPTS_DIR / "evaluator" / "moves.yaml").read_bytes()
+    return MoveBank.model_validate(yaml.safe_load(raw)), hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True)
 class MoveJudgement:
-    """The trainee's move with its reason; ``source``: ``model``, ``rules`` or ``fallback``
-    (the model failed: ``neutral``); ``seconds``: wall time of the judgement."""
+    """The trainee's move with its reason; ``source``: ``rules``, ``neighbours`` or
+    ``fallback`` (embedding failed: ``neutral``); ``prompt_sha256``: the example bank's hash;
+    ``seconds``: wall time of the judgement."""
 
     move: Move
     reason: str
-    source: Literal["model", "rules", "fallback"]
+    source: Literal["rules", "neighbours", "fallback", "model"]
     prompt_sha256: str
     seconds: float = 0.0
 
 
-class MoveJudge:
-    """Classifies a trainee reply into a :data:`Move` with ``model`` (any LangChain chat model).
+def _unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
-    ``retries``: extra attempts after an invalid answer or a failed call.
+
+class MoveJudge:
+    """Classifies a trainee reply into a :data:`Move`.
+
+    ``embeddings``: anything with ``embed_query(text) -> list[float]`` (the app passes
+    :class:`~actor.embeddings.E5Embeddings`; tests a deterministic fake). The example bank is
+    embedded once when the judge is built (~2 s for ~120 examples on 2 cores); the judge holds
+    no conversation state, so one instance serves every session of a process. ``k``: neighbours
+    that vote.
     """
 
-    def __init__(self, model: BaseChatModel, retries: int = 1) -> None:
-        self.prompt = load_prompt("move")
-        self.chain = json_mode(model, MOVE_SCHEMA, "move_judgement") | JsonOutputParser()
-        self.retries = retries
+    def __init__(self, embeddings, bank_path: Path | None = None, k: int = 5) -> None:
+        self.embeddings = embeddings
+        self.bank, self.sha256 = load_bank(bank_path)
+        self.k = k
+        self.examples = [(move, text) for move in MOVES for text in getattr(self.bank, move)]
+        self.vectors = [_unit(embeddings.embed_query(text)) for _, text in self.examples]
 
-    def messages(self, req: GradeRequest) -> list:
-        """The chat messages (the system part is the same for every turn: a reusable prefix)."""
-        masked, _ = rules.mask_injection(req.reply)
-        return [SystemMessage(self.prompt.system), HumanMessage(self.prompt.user.format(**turn_fields(req, masked)))]
+    def neighbours(self, reply: str) -> list[tuple[float, str, str]]:
+        """The ``k`` most similar examples: ``(cosine similarity, move, example text)``."""
+        q = _unit(self.embeddings.embed_query(reply))
+        scored = [(sum(a * b for a, b in zip(q, v)), move, text) for (move, text), v in zip(self.examples, self.vectors)]
+        return sorted(scored, reverse=True)[: self.k]
 
     def judge(self, req: GradeRequest) -> MoveJudgement:
-        """The move of ``req.reply``. Never raises for model trouble; ``ValueError`` for an empty reply."""
+        """The move of ``req.reply``. Never raises for embedding trouble (``neutral``);
+        ``ValueError`` for an empty reply."""
         if not req.reply.strip():
             raise ValueError("empty reply: nothing to judge")
         start = time.perf_counter()
+
+        def done(move: str, reason: str, source: str) -> MoveJudgement:
+            return MoveJudgement(move, reason, source, self.sha256, time.perf_counter() - start)
+
         found = {f.criterion: f for f in rules.findings(req.reply, " ".join(req.policy))}
         for criterion, move in (("stays_calm", "provoke"), ("no_false_promises", "cave")):
             if criterion in found:
-                return MoveJudgement(move, found[criterion].reason, "rules", self.prompt.sha256, time.perf_counter() - start)
+                return done(move, f"{found[criterion].reason}: {found[criterion].evidence!r}", "rules")
         sign = rules.move_sign(req.reply)
         if sign:
-            return MoveJudgement(sign[0], f"says {sign[1]!r}", "rules", self.prompt.sha256, time.perf_counter() - start)
-        error = ""
-        for _ in range(1 + self.retries):
-            try:
-                out = self.chain.invoke(self.messages(req))
-                if isinstance(out, dict) and all(isinstance(out.get(c), bool) for c in CHECKS):
-                    move = next((CHECK_MOVES[c] for c in CHECKS if out[c]), "neutral")
-                    reason = ", ".join(c.replace("_", " ") for c in CHECKS if out[c]) or "none of the checks"
-                    return MoveJudgement(move, reason, "model", self.prompt.sha256, time.perf_counter() - start)
-                error = f"invalid answer: {str(out)[:100]}"
-            except Exception as exc:  # parser errors, timeouts, HTTP errors
-                error = f"{type(exc).__name__}: {exc}"[:200]
-        return MoveJudgement("neutral", f"not judged: {error}", "fallback", self.prompt.sha256, time.perf_counter() - start)
+            return done(sign[0], f"says {sign[1]!r}", "rules")
+        masked, _ = rules.mask_injection(req.reply)
+        try:
+            near = self.neighbours(masked)
+        except Exception as exc:  # the embedding engine failed: no progress, no punishment
+            return done("neutral", f"not judged: {type(exc).__name__}", "fallback")
+        votes: dict[str, float] = {}
+        for similarity, move, _ in near:
+            votes[move] = votes.get(move, 0.0) + similarity
+        move = max(votes, key=votes.get)
+        best = next(text for _, m, text in near if m == move)
+        return done(move, f"closest to {move} examples such as {best!r}", "neighbours")

@@ -19,13 +19,16 @@ from dataclasses import dataclass
 
 _CALM_DOWN = [
     r"\bcalm down\b", r"\brelax\b", r"\bchill\b", r"\bget a grip\b",
-    r"\brustig (?:aan|maar|nou)\b", r"\bkalm(?:eer| aan| blijven)\b", r"\bdoe (?:even )?normaal\b",
+    r"\brustig (?:aan|maar|nou)\b", r"\bkalm(?:eer| aan| blijven)\b", r"\bdoet? (?:u )?(?:even )?normaal\b",
+    r"\b(?:doe|doet u|blijf|blijft u) (?:nou |eerst )?(?:even )?rustig\b", r"\bsettle down\b", r"\btake it easy\b",
 ]
 _HOSTILE = [
     r"\bidiot\b", r"\bstupid\b", r"\bshut up\b", r"\bbring it on\b", r"\bright back at you\b",
     r"\bnot my (?:fault|problem)\b", r"\bnext customer\b", r"^\s*wow\b", r"\bhaha\b", r"\bmanners\b",
     r"\bidioot\b", r"\bdom(?:me)?\b", r"\bhou je mond\b", r"\bkom maar op\b", r"\bvolgende\s*!",
     r"\bniet mijn (?:schuld|probleem)\b", r"\bzelf (?:weten|schuld)\b",
+    r"^\s*tja\b", r"\bnext,? please\b", r"\bsee how far that gets you\b", r"\bkijk maar hoe ver u (?:daarmee )?komt\b", r"\bmensen zoals u\b", r"\bpeople like you\b", r"\bzo praat u niet tegen mij\b",
+    r"\bdon't (?:you )?talk to me like that\b", r"\bergens anders (?:klagen|heen)\b", r"\bsomewhere else\b",
 ]
 _CONCESSION = [
     r"\bi(?:'ll| will) (?:waive|refund|cancel|drop|make an exception)\b", r"\bjust this once\b",

@@ -1,12 +1,14 @@
 """Actor evaluation with scripted trainees (``python -m evals.actor``).
 
 Plays every script in ``evals/actor/scripts/<scenario>-<lang>-<skilled|unskilled>.yaml`` (a
-YAML list of trainee replies) against the actor on the configured models, grading each reply
-as in a real session, and prints:
+YAML list of trainee replies) against the actor on the configured models; the move judgement
+drives the customer's state as in the app (the full per-criterion grading is not needed here
+and is skipped). Prints:
 
-- in character: share of the customer's lines the role guard accepts on the first draft, and
-  share of the lines shown to the trainee that the evaluator model judges in character
-  (``prompts/evaluator/in_character.yaml``);
+- in character: share of the customer's lines the role guard accepts on the first draft, share
+  of the lines shown that pass the role guard, and share of the lines shown that the evaluator
+  model attributes to the customer (``prompts/evaluator/in_character.yaml``), with that judge's
+  own accuracy on labelled lines (``judge_lines.yaml``) so its figure can be weighed;
 - language: share of shown lines in the session's language (function-word detector);
 - median words per shown line;
 - final escalation level, skilled versus unskilled, per scenario and language;
@@ -35,10 +37,28 @@ from actor.session import Workbench
 
 HERE = Path(__file__).resolve().parent
 JUDGE_SCHEMA = {
-    "title": "InCharacter", "type": "object",
-    "properties": {"reason": {"type": "string", "maxLength": 120}, "in_character": {"type": "boolean"}},
-    "required": ["reason", "in_character"], "additionalProperties": False,
+    "title": "Speaker", "type": "object",
+    "properties": {"speaker": {"type": "string", "enum": ["customer", "employee", "assistant"]}},
+    "required": ["speaker"], "additionalProperties": False,
 }
+
+
+def speaker(judge, prompt, setting: str, line: str) -> str | None:
+    """Who the evaluator model thinks says ``line`` (``None`` when it gave no valid answer)."""
+    try:
+        return judge.invoke([SystemMessage(prompt.system), HumanMessage(prompt.user.format(setting=setting, line=line))])["speaker"]
+    except Exception:
+        return None
+
+
+def judge_accuracy(judge, prompt) -> dict:
+    """The in-character judge on labelled lines (``judge_lines.yaml``): customer lines recognised
+    as the customer's, and other lines recognised as not the customer's."""
+    rows = yaml.safe_load((HERE / "judge_lines.yaml").read_text(encoding="utf-8"))
+    said = [(r["speaker"], speaker(judge, prompt, "a service desk", r["line"])) for r in rows]
+    customer = [got == "customer" for want, got in said if want == "customer"]
+    other = [got not in ("customer", None) for want, got in said if want != "customer"]
+    return {"customer_recognised": sum(customer) / len(customer), "other_recognised": sum(other) / len(other), "n": len(rows)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,14 +83,7 @@ def main(argv: list[str] | None = None) -> None:
                 break
             session.turn(reply, grade=False)  # the state follows the move judgement, as in the app
         lines = [t.answer for t in session.turns if t.answer]
-        judged = []
-        for line in lines:
-            try:
-                verdict = judge.invoke([SystemMessage(judge_prompt.system), HumanMessage(
-                    judge_prompt.user.format(setting=session.scenario.setting("en"), line=line.text))])
-                judged.append(bool(verdict["in_character"]))
-            except Exception:
-                judged.append(False)
+        judged = [speaker(judge, judge_prompt, session.scenario.setting("en"), line.text) == "customer" for line in lines]
         results.append({
             "script": script.stem, "scenario": scenario_id, "lang": lang, "skill": skill,
             "lines": len(lines),
@@ -97,7 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     first = sorted(x for r in results for x in r["first_token"])
     if first:
         print(f"first customer token after the reply: p50 {statistics.median(first):.2f} s, max {first[-1]:.2f} s")
-    print(f"in character (evaluator model, shown lines): {sum(r['judged_in_character'] for r in results) / n:.1%}")
+    calibration = judge_accuracy(judge, judge_prompt)
+    print(f"in character (evaluator model, shown lines): {sum(r['judged_in_character'] for r in results) / n:.1%} "
+          f"(the judge on {calibration['n']} labelled lines: customer lines recognised {calibration['customer_recognised']:.0%}, "
+          f"other speakers recognised {calibration['other_recognised']:.0%})")
     print(f"right language: {sum(r['right_language'] for r in results) / n:.1%}")
     print(f"median words per line: {statistics.median(words) if words else float('nan')}")
     print(f"fallback rate: {sum(r['fallbacks'] for r in results) / n:.1%}")

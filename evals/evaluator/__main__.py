@@ -15,9 +15,9 @@ Parts (``--part``, default all):
   in each, the therapist utterances that answer a client utterance and have at least 8 words,
   ``--annomi-turns`` of them evenly spaced; each is graded at level L0, frustration, with the
   client's utterance as the customer line; the session score is the mean turn score.
-- ``move``: accuracy of the move judgement (:class:`~actor.evaluator.MoveJudge`, the one short
-  call that drives the customer's state before the full grading) against the move the gold
-  labels imply (:func:`~actor.evaluator.classify_move` on the human verdicts), with the
+- ``move``: accuracy of the move judgement (:class:`~actor.evaluator.MoveJudge`: wording rules,
+  then the nearest example replies; it drives the customer's state before the full grading)
+  against the move the gold labels imply (:func:`~actor.evaluator.classify_move` on the human verdicts), with the
   confusion pairs and the median time per judgement.
 - ``repeat``: agreement of the per-criterion verdicts over ``--repeats`` runs on the gold set.
 
@@ -267,7 +267,9 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(run_gold(grader, items, dump=args.dump))
         figures["gold"] = report_gold(items, runs[0])
     if "move" in parts:
-        figures["move"] = run_move(MoveJudge(chat_model("evaluator", settings, slot="judge")), items)
+        from actor.embeddings import E5Embeddings
+
+        figures["move"] = run_move(MoveJudge(E5Embeddings()), items)
     if "politeness" in parts:
         figures["politeness"] = run_politeness(settings, args.shared, args.politeness_n)
     if "annomi" in parts:
