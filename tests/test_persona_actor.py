@@ -153,3 +153,18 @@ def test_a_late_slip_is_replaced_after_display_and_recorded():
     items = list(Actor(model, SCENARIO, "en", FakeRetriever()).stream(HISTORY, STATE))
     assert any(t.startswith("I want my parcel") for t in items[:-1])
     assert items[-1].text == "Just give me my parcel, I have waited long enough!" and items[-1].replaced_after_display
+
+
+def test_the_transcript_window_is_bounded_and_moves_in_blocks():
+    from actor.persona.actor import transcript_window
+
+    history = [Utterance("customer" if i % 2 == 0 else "employee", f"line {i}") for i in range(40)]
+    sizes, starts = [], []
+    for n in range(1, 41):
+        shown = transcript_window(history[:n])
+        sizes.append(len(shown))
+        assert shown[0].text == "line 0" and shown[-1].text == f"line {n - 1}"
+        starts.append(shown[2].text if len(shown) > 2 and shown[1].text == "…" else None)
+    assert max(sizes) <= 13 and sizes[:12] == list(range(1, 13))
+    moved = [i for i in range(1, 40) if starts[i] != starts[i - 1]]
+    assert all(b - a >= 6 for a, b in zip(moved, moved[1:])), "the window start must not move every turn"

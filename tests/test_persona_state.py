@@ -28,7 +28,9 @@ def play(d: Difficulty, moves: list[str]) -> PersonaState:
         # frustration calms with acknowledgement, one level per `good` fitting moves
         (diff(), ["acknowledge", "acknowledge"], 1, "addressed", None),
         (diff(good=1), ["acknowledge"], 1, "addressed", None),
-        (diff(good=1, start=1), ["acknowledge"], 0, "resolved", "resolved"),
+        (diff(good=1, start=1), ["acknowledge"], 0, "addressed", None),  # calm, not yet satisfied
+        (diff(good=1, start=1), ["acknowledge", "acknowledge"], 0, "resolved", "resolved"),
+        (diff(good=1, start=1), ["acknowledge", "neutral"], 0, "addressed", None),
         # one good line never drops more than one level, even with good=1 from L3
         (diff(good=1, start=3), ["acknowledge"], 2, "addressed", None),
         # a neutral move breaks the streak

@@ -31,8 +31,9 @@ def test_a_good_turn_calms_the_customer_and_a_provocation_escalates():
     assert s.history[0].text == "Derde keer dat ik hier sta!" and s.state.level == 1
     t1 = s.turn("Drie keer, wat vervelend. Wat is er precies misgegaan?")
     assert t1.assessment.move == "acknowledge" and t1.state_after.level == 0
-    assert t1.answer is None or t1.answer.text
-    assert s.ended and s.state.outcome == "resolved"
+    assert t1.answer.text == "Nou goed, wat gaat u er dan aan doen?" and not s.ended
+    t2 = s.turn("Ik zoek het nu voor u uit. Klopt het dat u het pakket vandaag nodig heeft?")
+    assert t2.answer is None and s.ended and s.state.outcome == "resolved"
     with pytest.raises(ValueError, match="ended"):
         s.turn("Nog iets?")
 
@@ -69,14 +70,14 @@ class ExactEmbeddings:
 
 def judge_with(tmp_path) -> MoveJudge:
     """A judge whose bank holds one distinct example per move: ``move(name)`` is that example."""
-    bank = {m: [EXAMPLES[m]] for m in EXAMPLES}
+    bank = {m: [EXAMPLES[m]] for m in EXAMPLES if m != "end_conversation"}
     path = tmp_path / "moves.yaml"
     path.write_text(json.dumps(bank), encoding="utf-8")
     return MoveJudge(ExactEmbeddings(), path, k=1)
 
 
 EXAMPLES = {"acknowledge": "zo lang wachten is echt vervelend", "boundary": "dat bedrag blijft staan vandaag",
-            "cave": "vooruit dan maar voor u", "provoke": "ach schiet toch op", "end_conversation": "exit nu direct weg",
+            "cave": "vooruit dan maar voor u", "provoke": "ach schiet toch op",
             "neutral": "ik zoek het even uit"}
 
 

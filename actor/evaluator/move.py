@@ -11,6 +11,8 @@ per-criterion grading (:class:`~actor.evaluator.grader.Grader`, seven model call
 2. otherwise a nearest-neighbour vote: the reply is embedded (multilingual-e5-small, the same
    model as the retriever) and compared with the example replies of
    ``prompts/evaluator/moves.yaml``; the ``k`` most similar vote with their cosine similarity.
+   ``end_conversation`` is never decided this way: the conversation must not end on a near match
+   (a polite request for an ID once came out nearest to "I am calling security").
 
 Why not the chat model: on the 26 gold replies the embedded 1.5B model, asked to pick one of
 the six moves, chose ``provoke`` for most polite replies, and asked yes/no checks it answered
@@ -47,7 +49,6 @@ class MoveBank(BaseModel):
     boundary: list[str]
     cave: list[str]
     provoke: list[str]
-    end_conversation: list[str]
     neutral: list[str]
 
 
@@ -89,7 +90,7 @@ class MoveJudge:
         self.embeddings = embeddings
         self.bank, self.sha256 = load_bank(bank_path)
         self.k = k
-        self.examples = [(move, text) for move in MOVES for text in getattr(self.bank, move)]
+        self.examples = [(move, text) for move in MOVES if move != "end_conversation" for text in getattr(self.bank, move)]
         self.vectors = [_unit(embeddings.embed_query(text)) for _, text in self.examples]
 
     def neighbours(self, reply: str) -> list[tuple[float, str, str]]:

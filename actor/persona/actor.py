@@ -95,6 +95,20 @@ class ActorLine:
     replaced_after_display: bool = False  # a streamed draft was shown, then rejected and replaced
 
 
+def transcript_window(history: list[Utterance], max_lines: int = 12, keep: int = 6) -> list[Utterance]:
+    """The part of ``history`` the customer's prompt shows: all of it up to ``max_lines``
+    utterances; beyond that the opening line plus the most recent lines, dropped in blocks of
+    ``max_lines - keep`` so the window's start moves only every few turns (the prompt prefix
+    stays the same in between and llama.cpp keeps reusing it). Never more than ``max_lines + 1``
+    utterances, so the prompt is bounded however long the session runs (a trainee line is at
+    most 1000 characters, a customer line at most 40 words)."""
+    if len(history) <= max_lines:
+        return history
+    block = max_lines - keep
+    start = 1 + ((len(history) - max_lines - 1) // block + 1) * block
+    return [history[0], Utterance("customer", "…"), *history[start:]] if start > 1 else history
+
+
 def pick_tactic(state: PersonaState) -> str:
     """The tactic for this turn: rotates through those the playbook has for (type, level)."""
     options = TACTICS[state.aggression_type][state.level]
@@ -158,7 +172,8 @@ class Actor:
         first (system, transcript), what changes per turn (mood, tactic, examples) last."""
         c, p, L = self.scenario.customer, self.prompt, self.lang
         transcript = "\n".join(
-            f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}" for u in history
+            f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}"
+            if u.text != "…" else "(…)" for u in transcript_window(history)
         )
         system = p.system.format(
             name=c.name(L), profile=c.profile(L), setting=self.scenario.setting(L), wants=c.wants(L),

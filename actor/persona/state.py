@@ -15,6 +15,8 @@ follows the domain model of the product brief:
   not hold (trust drops).
 - "Calm down", sarcasm, counter-attacks and arguing raise the level by ``escalation_step``.
 - One good line never drops more than one level.
+- The customer is satisfied (outcome ``resolved``) only after one more fitting move once calm
+  (L0): calming down is not yet accepting the solution.
 - A threat (L4) ended correctly by the trainee ends the scenario as a success; ending the
   conversation below L4 ends it early.
 """
@@ -90,14 +92,15 @@ def next_state(state: PersonaState, move: Move, difficulty: Difficulty) -> Perso
         s = replace(s, warnings=s.warnings + 1)
     if fitting:
         streak = s.streak + 1
+        calm_before = s.level == 0
         demand = "addressed" if s.demand == "raised" else s.demand
         s = replace(s, trust=_clamp(s.trust + 1, -3, 3), demand=demand, pressure=0)
+        if calm_before and s.demand == "addressed" and s.trust > 0:
+            return replace(s, demand="resolved", outcome="resolved", streak=streak)
         if streak >= difficulty.good_moves_to_deescalate and s.level > 0:
             s = replace(s, level=s.level - 1, streak=0)  # never more than one level per line
         else:
             s = replace(s, streak=streak)
-        if s.level == 0 and s.demand == "addressed" and s.trust > 0:
-            s = replace(s, demand="resolved", outcome="resolved")
         return s
 
     # acknowledge (for instrumental / white-collar) or neutral: no progress
