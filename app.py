@@ -50,7 +50,12 @@ def build(settings: Settings, knowledge_status: str = "", service=None) -> gr.Bl
     from actor.web.trainee import build_trainee
 
     if service is None:
-        service = RehearsalService(Workbench.from_settings(settings), Database.open(settings.database_url or default_url(settings.home)))
+        bench = Workbench.from_settings(settings)
+        print(f"models warmed up in {bench.warm_up():.1f} s", flush=True)
+        # one grading worker for the embedded model (the cores are shared with the customer);
+        # remote endpoints serve requests in parallel
+        workers = 1 if settings.evaluator.backend == "local" else 8
+        service = RehearsalService(bench, Database.open(settings.database_url or default_url(settings.home)), workers)
     demo = build_trainee(service, settings.home / "exports")
     with demo:
         with gr.Accordion("This installation", open=False):

@@ -251,6 +251,18 @@ class Workbench:
             chat_model("evaluator", settings), MoveJudge(embeddings), model_id("evaluator", settings),
         )
 
+    def warm_up(self) -> float:
+        """Load both model contexts and run one token through each, so the first trainee does
+        not wait for a model load (~2–4 s per context on 2 cores). Returns the seconds taken;
+        failures are left to the first real call, which degrades as usual."""
+        start = time.perf_counter()
+        for model in (self.persona_model, self.evaluator_model):
+            try:
+                model.invoke("Hallo.", max_tokens=1)
+            except Exception:
+                pass
+        return time.perf_counter() - start
+
     def scenario(self, scenario_id: str, difficulty: str) -> Scenario:
         """Raises ``KeyError`` for an unknown scenario or difficulty."""
         if scenario_id not in self.scenarios:

@@ -13,6 +13,7 @@ Facet filters apply to both sides through the same Chroma ``where`` filter.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
@@ -22,6 +23,7 @@ from actor.knowledge.store import open_store
 
 RRF_K = 60  # the rank constant of reciprocal rank fusion
 CANDIDATES = 50  # candidates taken from each ranking before fusion
+QUERY_CACHE = 512  # distinct query texts whose embeddings are kept
 _STEMMERS = {"nl": "dutch", "en": "english"}
 
 
@@ -157,6 +159,22 @@ class CourseRetriever:
         self.embeddings = embeddings
         self._lexical: dict[str, _LexicalIndex] = {}
         self._lock = threading.Lock()
+        self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()  # recent query texts (LRU)
+
+    def _embed_query(self, text: str) -> list[float]:
+        """The query's embedding; the last :data:`QUERY_CACHE` distinct texts are kept, because the
+        actor asks the same few queries (aggression type + tactic) turn after turn (~19 ms each)."""
+        with self._lock:
+            vector = self._query_vectors.get(text)
+            if vector is not None:
+                self._query_vectors.move_to_end(text)
+                return vector
+        vector = self.embeddings.embed_query(text)
+        with self._lock:
+            self._query_vectors[text] = vector
+            while len(self._query_vectors) > QUERY_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vector
 
     @property
     def _collection(self):
@@ -185,7 +203,7 @@ class CourseRetriever:
             raise ValueError("empty retrieval query")
         where = build_filter(**facets)
         dense = self._collection.query(
-            query_embeddings=[self.embeddings.embed_query(text)],
+            query_embeddings=[self._embed_query(text)],
             n_results=CANDIDATES,
             where=where,
             include=["documents", "metadatas", "distances"],

@@ -20,12 +20,13 @@ from typing import Any
 class OpenAIStub:
     """Context manager running the stub on ``127.0.0.1`` at a free port.
 
-    ``reply``: the assistant text of every completion (streamed word by word);
+    ``reply``: the assistant text of every completion (streamed word by word), or a function
+    ``(request body) -> text`` (e.g. JSON that fits the request's ``response_format``);
     ``latency``: seconds added before the first byte of every completion.
     ``requests`` collects every request body received (dicts), for assertions.
     """
 
-    def __init__(self, reply: str = "This is the stub speaking.", latency: float = 0.0, model: str = "stub-model") -> None:
+    def __init__(self, reply="This is the stub speaking.", latency: float = 0.0, model: str = "stub-model") -> None:
         self.reply = reply
         self.latency = latency
         self.model = model
@@ -73,12 +74,13 @@ class OpenAIStub:
                     stub.requests.append(body)
                 time.sleep(stub.latency)
                 created = int(time.time())
-                usage = {"prompt_tokens": 10, "completion_tokens": len(stub.reply.split()), "total_tokens": 10 + len(stub.reply.split())}
+                reply = stub.reply(body) if callable(stub.reply) else stub.reply
+                usage = {"prompt_tokens": 10, "completion_tokens": len(reply.split()), "total_tokens": 10 + len(reply.split())}
                 if not body.get("stream"):
                     self._json(200, {
                         "id": "chatcmpl-stub", "object": "chat.completion", "created": created, "model": stub.model,
                         "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": stub.reply}}],
+                                     "message": {"role": "assistant", "content": reply}}],
                         "usage": usage,
                     })
                     return
@@ -87,7 +89,7 @@ class OpenAIStub:
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                words = stub.reply.split(" ")
+                words = reply.split(" ")
                 for i, word in enumerate(words):
                     delta = {"content": word if i == 0 else " " + word}
                     if i == 0:
