@@ -7,18 +7,12 @@ temporary folder)."""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from apprunner import CHROMIUM, Server
 REPLIES = [
     "Drie keer voor niks hier staan, dat is echt balen. Wat is er de vorige keren gebeurd?",
     "Tja, dat is niet mijn probleem, meneer. Volgende keer beter opletten.",
@@ -27,43 +21,6 @@ REPLIES = [
 ]
 pytestmark = [pytest.mark.real_model, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``python app.py`` as a child process on a free port."""
-
-    def __init__(self, home: Path, log: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, "ACTOR_HOME": str(home), "ACTOR_APP_PORT": str(self.port), "ACTOR_ALLOW_MODEL_REQUESTS": "1"}
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self, timeout: float = 300) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the app exited: {self.log.read_text()[-2000:]}"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.5)
-        raise TimeoutError(f"the app did not start in {timeout} s: {self.log.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
 
 
 def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model_cache_home, tmp_path, monkeypatch):

@@ -1,0 +1,95 @@
+"""The rehearsal room's controls in headless Chromium, on fake models (fast; the embedding model
+and the course store are real): assessment mode hides feedback, an over-long reply is refused
+with a message and stays in the box, retry from an earlier turn starts a new branch, pause and
+resume, and the stop button ends at once and asks the reflection question."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from apprunner import CHROMIUM, Server
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")]
+LINES = ["Nou, en wat gaat u daaraan doen dan?", "Dat hoor ik nu al drie keer, meneer.", "Ik wil gewoon mijn pakket hebben.",
+         "Schiet nou eens op, ik heb niet de hele dag.", "Dat is toch niet zo moeilijk?"]
+GRADE = json.dumps({"reason": "ok", "evidence": "", "verdict": "pass", "tone": 4, "tip": "Goed zo."})
+
+
+def test_controls(model_cache_home, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("TEST_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    server = Server(model_cache_home, tmp_path / "app.log", ACTOR_DATABASE_URL=f"sqlite:///{tmp_path}/controls.db",
+                    ACTOR_PERSONA__BACKEND="fake", ACTOR_PERSONA__FAKE_RESPONSES=json.dumps(LINES),
+                    ACTOR_EVALUATOR__BACKEND="fake", ACTOR_EVALUATOR__FAKE_RESPONSES=json.dumps([GRADE]))
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(60_000)
+            page.goto(server.url)
+            page.get_by_label("Assessment mode (no feedback during the conversation)").check()
+            expect(page.get_by_text("Pass mark (%)")).to_be_visible()
+            page.get_by_role("button", name="Start the conversation").click()
+            box = page.locator("#reply-box textarea")
+            expect(box).to_be_editable()
+            expect(page.locator("#feedback-panel")).to_contain_text("hidden in assessment mode")
+
+            too_long = "Ik begrijp u. " * 80  # 1120 characters
+            box.fill(too_long)
+            page.locator("#send-button").click()
+            expect(page.get_by_text("reply too long").first).to_be_visible()
+            assert box.input_value() == too_long, "the trainee's text must stay in the box"
+            page.screenshot(path=str(shots / "c1-too-long.png"), full_page=True)
+
+            users = page.locator('[data-testid="user"]')
+            for n, reply in enumerate(["Wat vervelend voor u.", "Ik kijk het even na."], 1):
+                box.fill(reply)
+                page.locator("#send-button").click()
+                expect(users).to_have_count(n)
+                expect(box).to_be_editable()
+            expect(page.locator('[data-testid="bot"]')).to_have_count(3)
+
+            page.get_by_label("Retry from an earlier turn").click()
+            page.get_by_role("option", name="turn 2: Ik kijk het even na.").click()
+            page.get_by_role("button", name="Retry from here").click()
+            expect(users).to_have_count(1)
+            box.fill("Dat klinkt echt vervelend. Wat is er gebeurd?")
+            page.locator("#send-button").click()
+            expect(users).to_have_count(2)
+            expect(users.nth(1)).to_contain_text("Wat is er gebeurd?")
+            page.screenshot(path=str(shots / "c2-retried.png"), full_page=True)
+
+            page.get_by_role("button", name="Pause").click()
+            expect(box).not_to_be_editable()
+            page.get_by_role("button", name="Resume").click()
+            expect(box).to_be_editable()
+
+            page.get_by_role("button", name="Stop now").click()
+            expect(page.get_by_text("What made this moment hard for you?", exact=False).or_(
+                page.get_by_text("Wat maakte dit moment lastig voor je?", exact=False))).to_be_visible()
+            expect(box).not_to_be_editable()
+            page.get_by_label("Reflection").fill("De klant bleef maar doorgaan.")
+            page.get_by_role("button", name="Save").click()
+            expect(page.get_by_text("Saved.").first).to_be_visible()
+            page.screenshot(path=str(shots / "c3-stopped.png"), full_page=True)
+            browser.close()
+    finally:
+        if server.proc and server.proc.poll() is None:
+            server.proc.terminate()
+            server.proc.wait(timeout=30)
+
+    from actor.db import Database
+
+    db = Database(f"sqlite:///{tmp_path}/controls.db")
+    (row,) = db.list_sessions()
+    assert (row.mode, row.status, row.reflection) == ("assessment", "stopped", "De klant bleef maar doorgaan.")
+    branches = [[t.reply for t in b] for b in db.branches(row.id)]
+    assert branches == [["Wat vervelend voor u.", "Ik kijk het even na."],
+                        ["Wat vervelend voor u.", "Dat klinkt echt vervelend. Wat is er gebeurd?"]]
