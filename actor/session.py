@@ -86,7 +86,8 @@ def turn_from_record(data: dict) -> Turn:
 class Session:
     """A rehearsal of ``scenario`` at ``difficulty`` in ``lang``.
 
-    ``policy``: the scenario's policy facts for the evaluator (retrieved text); ``actor``,
+    ``policy``: the scenario's policy facts for the evaluator (retrieved text); ``policy_text``:
+    the whole policy document, for the rule checks on promised amounts and times; ``actor``,
     ``grader`` and ``judge`` are built by the caller from the configured models. Without a
     ``judge`` the move comes from the full grade, which then runs before the customer answers
     (slower; kept for evaluations that compare the two). ``opening`` and ``turns`` restore a
@@ -94,7 +95,7 @@ class Session:
     """
 
     def __init__(self, scenario: Scenario, difficulty: str, lang: str, actor: Actor, grader: Grader,
-                 policy: list[str] | None = None, judge: MoveJudge | None = None,
+                 policy: list[str] | None = None, judge: MoveJudge | None = None, policy_text: str = "",
                  opening: ActorLine | None = None, turns: list[Turn] | None = None) -> None:
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
@@ -106,6 +107,7 @@ class Session:
         self.grader = grader
         self.judge = judge
         self.policy = policy or []
+        self.policy_text = policy_text or " ".join(self.policy)
         self.opening = opening or actor.opening()
         self.turns: list[Turn] = []
         self.rewind(0)
@@ -140,6 +142,7 @@ class Session:
         return GradeRequest(
             lang=self.lang, customer_line=turn.customer_line, reply=turn.reply, level=turn.state_before.level,
             aggression_type=turn.state_before.aggression_type, scenario=self.scenario.title(self.lang), policy=self.policy,
+            policy_text=self.policy_text,
         )
 
     def check_reply(self, reply: str) -> str:
@@ -277,6 +280,11 @@ class Workbench:
         hits = self.retriever.query(scenario.customer.wants(lang), k=2, lang=lang, kind="policy", scenario=scenario.id)
         return [h.text.split("\n\n", 1)[-1] for h in hits]
 
+    def policy_document(self, scenario: Scenario, lang: str) -> str:
+        """The scenario's whole policy document in ``lang`` (all its chunks), for the rule checks."""
+        hits = self.retriever.query(scenario.id, k=20, per_document=None, lang=lang, kind="policy", scenario=scenario.id)
+        return "\n".join(h.text for h in hits)
+
     def new_session(self, scenario_id: str, difficulty: str, lang: str, policy: list[str] | None = None,
                     opening: ActorLine | None = None, turns: list[Turn] | None = None, before_grading_call=None) -> Session:
         """A new session, or a stored one when ``opening``/``turns``/``policy`` are given.
@@ -290,7 +298,7 @@ class Workbench:
         grader = Grader(self.evaluator_model, self.evaluator_id, before_call=before_grading_call)
         actor = Actor(self.persona_model, scenario, lang, self.retriever)
         return Session(scenario, difficulty, lang, actor, grader, self.policy(scenario, lang) if policy is None else policy,
-                       self.judge, opening, turns)
+                       self.judge, self.policy_document(scenario, lang), opening, turns)
 
 
 def open_session(settings, scenario_id: str, difficulty: str, lang: str) -> Session:

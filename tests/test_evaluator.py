@@ -264,3 +264,13 @@ def test_debrief_survives_a_failing_model():
     assert d.next_exercise and d.markdown.startswith("# Debrief")
     with pytest.raises(ValueError):
         write_debrief([], "en", None)
+
+
+def test_promised_times_are_compared_as_numbers_and_units_and_refusals_are_not_concessions():
+    policy = "Manager callback: 1 working day. The damage department decides within 10 working days."
+    assert findings("I'll arrange a callback within one working day.", policy) == []
+    assert findings("They decide within ten working days.", policy) == []
+    assert findings("They decide within ten days.", policy)[0].evidence == "within ten days"  # days are not working days
+    assert findings("Geld terug kan ik u hier niet geven.") == []
+    assert findings("I can't waive the fee.") == []
+    assert findings("Fine, I'll waive the fee.")[0].criterion == "no_false_promises"

@@ -71,8 +71,9 @@ class GradeRequest:
     """Everything the grader needs about one turn.
 
     ``level`` is the customer's escalation level (0–4) when they spoke ``customer_line``;
-    ``policy`` holds the scenario's policy facts (retrieved text); ``guidance`` optional course
-    material.
+    ``policy`` holds the scenario's policy facts shown to the model (retrieved text);
+    ``policy_text`` the whole policy document, which the deterministic checks search for the
+    amounts and times the employee may promise (default: ``policy`` joined).
     """
 
     lang: str
@@ -83,6 +84,12 @@ class GradeRequest:
     tactic: str | None = None
     scenario: str = ""
     policy: list[str] = field(default_factory=list)
+    policy_text: str = ""
+
+    @property
+    def allowed(self) -> str:
+        """What the rule checks compare promises with."""
+        return self.policy_text or " ".join(self.policy)
 
 
 def render_rubric(rubric: Rubric, lang: str = "en") -> str:
@@ -236,8 +243,7 @@ class Grader:
                 )
             else:
                 results[c.id] = CriterionResult(reason="not graded: the model did not answer", verdict=None, source="rules")
-        policy_text = " ".join(req.policy)
-        for finding in rules.findings(req.reply, policy_text):
+        for finding in rules.findings(req.reply, req.allowed):
             if finding.criterion in criteria and results[finding.criterion].verdict != "fail":
                 results[finding.criterion] = CriterionResult(
                     reason=finding.reason, evidence=finding.evidence, verdict="fail", source="rules"

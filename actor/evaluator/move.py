@@ -109,7 +109,7 @@ class MoveJudge:
         def done(move: str, reason: str, source: str) -> MoveJudgement:
             return MoveJudgement(move, reason, source, self.sha256, time.perf_counter() - start)
 
-        found = {f.criterion: f for f in rules.findings(req.reply, " ".join(req.policy))}
+        found = {f.criterion: f for f in rules.findings(req.reply, req.allowed)}
         for criterion, move in (("stays_calm", "provoke"), ("no_false_promises", "cave")):
             if criterion in found:
                 return done(move, f"{found[criterion].reason}: {found[criterion].evidence!r}", "rules")
