@@ -248,7 +248,7 @@ def test_debrief_aggregates_quotes_and_improves():
     assert d.turns == 3 and d.escalation == [1, 2, 2]
     assert d.pass_rates["stays_calm"] == pytest.approx(2 / 3)
     assert d.pass_rates["sets_boundary"] is None
-    assert d.best[0].turn == 1 and {m.turn for m in d.worst} == {2, 3}
+    assert d.best[0].turn == 1 and {m.turn for m in d.best} == {1, 3} and [m.turn for m in d.worst] == [2]
     assert [i.turn for i in d.improvements][:1] == [2] and d.improvements[0].better.startswith("Ik zie dat u boos")
     assert "Oefen het gesprek opnieuw" in d.next_exercise
     assert d.markdown.startswith("# Nabespreking") and "## Zo kan het beter" in d.markdown and "L1 → L2 → L2" in d.markdown
@@ -274,3 +274,14 @@ def test_promised_times_are_compared_as_numbers_and_units_and_refusals_are_not_c
     assert findings("Geld terug kan ik u hier niet geven.") == []
     assert findings("I can't waive the fee.") == []
     assert findings("Fine, I'll waive the fee.")[0].criterion == "no_false_promises"
+
+
+def test_a_flawless_session_has_no_worst_moments_and_a_poor_one_no_best():
+    from actor.evaluator import write_debrief
+
+    good = _session(Grader(FakeListChatModel(responses=[answer({c: "pass" for c in L1})] * 3), "fake", mode="joint"))
+    d = write_debrief(good[:1], "en", None)
+    assert [m.turn for m in d.best] == [1] and d.worst == []
+    bad = _session(Grader(FakeListChatModel(responses=[answer({c: "fail" for c in L1})] * 3), "fake", mode="joint"))
+    d = write_debrief(bad[:1], "en", None)
+    assert d.best == [] and [m.turn for m in d.worst] == [1]

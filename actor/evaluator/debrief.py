@@ -84,8 +84,10 @@ def write_debrief(
     rubric = rubric or default_rubric()
     rates, overall = aggregate(turns)
     ranked = sorted((t for t in turns if t.assessment.score is not None), key=lambda t: t.assessment.score)
-    worst_turns = ranked[:2]
-    best_turns = [t for t in reversed(ranked) if t not in worst_turns][:2]
+    # best: the two highest-scoring turns that passed at least half; worst: the two lowest that
+    # failed something and are not among the best (a flawless session has no worst moments)
+    best_turns = [t for t in reversed(ranked) if t.assessment.score >= 0.5][:2]
+    worst_turns = [t for t in ranked if t.assessment.score < 1 and t not in best_turns][:2]
 
     def moment(t: TurnRecord, good: bool) -> Moment:
         wanted = "pass" if good else "fail"
