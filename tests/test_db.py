@@ -50,10 +50,10 @@ def test_upgrade_creates_the_schema_once_and_matches_the_models(tmp_path: Path, 
     assert (tmp_path / "data").is_dir() and db.current_revision() is None
     db.upgrade()
     assert {"sessions", "turns", "alembic_version"} <= set(inspect(db.engine).get_table_names())
-    assert db.current_revision() == db.head_revision() == "0001"
+    assert db.current_revision() == db.head_revision() == "0002"
     sid = new_session(db)
     db.upgrade()
-    assert db.current_revision() == "0001" and db.get_session(sid).scenario == "refund"
+    assert db.current_revision() == "0002" and db.get_session(sid).scenario == "refund"
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
         indexes = {i["name"] for t in ("sessions", "turns") for i in inspect(connection).get_indexes(t)}
@@ -170,7 +170,7 @@ def test_a_new_database_object_sees_everything(url: str):
     db.set_assessment(t2, {"move": "cave"})
     db.close()
     again = Database(url)
-    assert again.current_revision() == "0001"
+    assert again.current_revision() == "0002"
     assert again.get_session(sid).owner == "ann" and again.get_session(sid).head_turn_id == t3
     assert [[t.id for t in b] for b in again.branches(sid)] == [[t1, t2], [t1, t3]]
     assert again.turn(t2).assessment == {"move": "cave"}

@@ -153,3 +153,47 @@ class TurnRow(Base):
 
     def __repr__(self) -> str:
         return f"TurnRow(id={self.id!r}, session_id={self.session_id!r}, number={self.number!r})"
+
+
+ROLES = ("trainee", "trainer", "reviewer")
+VERDICTS = ("pass", "fail", "n/a")
+
+
+class UserRow(Base):
+    """A user who can log in (table ``users``): ``role`` is one of :data:`ROLES`;
+    ``password_hash`` is ``scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>`` (see :mod:`actor.auth`)."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OverrideRow(Base):
+    """A reviewer's verdict on one criterion of one turn (table ``overrides``), kept beside the
+    evaluator's verdict (which is never changed); the newest override of a (turn, criterion)
+    counts. ``verdict`` is one of :data:`VERDICTS`."""
+
+    __tablename__ = "overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    criterion: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CommentRow(Base):
+    """A reviewer's or trainer's comment anchored to one turn (table ``comments``)."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,11 +16,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy import Connection, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from actor.db.models import MODES, STATUSES, SessionRow, TurnRow, utcnow
+from actor.db.models import MODES, ROLES, STATUSES, VERDICTS, CommentRow, OverrideRow, SessionRow, TurnRow, UserRow, utcnow
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
@@ -262,3 +262,92 @@ class Database:
         parents = {t.parent_id for t in turns.values()}
         leaves = sorted((t for t in turns.values() if t.id not in parents), key=lambda t: (t.created_at, t.id))
         return [_walk(turns, leaf.id) for leaf in leaves]
+
+    # --- users ---
+
+    def add_user(self, username: str, role: str, password_hash: str) -> None:
+        """Store a user (see :mod:`actor.auth` for the hash). Raises ``ValueError`` for an
+        unknown role, an empty name or a name that exists."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if not username.strip():
+            raise ValueError("the user name is empty")
+        with self._sessions.begin() as s:
+            if s.get(UserRow, username) is not None:
+                raise ValueError(f"user {username!r} exists")
+            s.add(UserRow(username=username, role=role, password_hash=password_hash, created_at=utcnow()))
+
+    def user(self, username: str) -> UserRow | None:
+        """The user ``username`` (detached), ``None`` when unknown."""
+        with self._sessions() as s:
+            return s.get(UserRow, username)
+
+    def users(self) -> list[UserRow]:
+        """All users by name."""
+        with self._sessions() as s:
+            return list(s.scalars(select(UserRow).order_by(UserRow.username)))
+
+    # --- reviews ---
+
+    def add_override(self, turn_id: int, criterion: str, verdict: str, comment: str, reviewer: str) -> int:
+        """Store a reviewer's verdict on ``criterion`` of turn ``turn_id`` beside the evaluator's.
+        Raises ``KeyError`` for an unknown turn, ``ValueError`` for a bad verdict or criterion."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+        with self._sessions.begin() as s:
+            turn = s.get(TurnRow, turn_id)
+            if turn is None:
+                raise KeyError(f"no turn {turn_id}")
+            if turn.assessment and criterion not in turn.assessment.get("criteria", {}):
+                raise ValueError(f"unknown criterion {criterion!r}")
+            row = OverrideRow(turn_id=turn_id, criterion=criterion, verdict=verdict, comment=comment,
+                              reviewer=reviewer, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def add_comment(self, turn_id: int, author: str, text: str) -> int:
+        """A comment anchored to turn ``turn_id``. Raises ``KeyError`` for an unknown turn and
+        ``ValueError`` for an empty text."""
+        if not text.strip():
+            raise ValueError("the comment is empty")
+        with self._sessions.begin() as s:
+            if s.get(TurnRow, turn_id) is None:
+                raise KeyError(f"no turn {turn_id}")
+            row = CommentRow(turn_id=turn_id, author=author, text=text.strip(), created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def overrides(self, session_id: str) -> list[OverrideRow]:
+        """Every override on the session's turns, oldest first."""
+        with self._sessions() as s:
+            return list(s.scalars(select(OverrideRow).join(TurnRow, OverrideRow.turn_id == TurnRow.id)
+                                  .where(TurnRow.session_id == session_id).order_by(OverrideRow.created_at, OverrideRow.id)))
+
+    def comments(self, session_id: str) -> list[CommentRow]:
+        """Every comment on the session's turns, oldest first."""
+        with self._sessions() as s:
+            return list(s.scalars(select(CommentRow).join(TurnRow, CommentRow.turn_id == TurnRow.id)
+                                  .where(TurnRow.session_id == session_id).order_by(CommentRow.created_at, CommentRow.id)))
+
+    def import_records(self, session: dict[str, Any], turns: list[dict[str, Any]], overrides: list[dict[str, Any]],
+                       comments: list[dict[str, Any]]) -> None:
+        """Insert a session exactly as exported (ids, times, tree, head, overrides, comments) in one
+        transaction. Raises ``ValueError`` when the session id exists."""
+        with self._sessions.begin() as s:
+            if s.get(SessionRow, session["id"]) is not None:
+                raise ValueError(f"session {session['id']!r} exists")
+            head = session.get("head_turn_id")
+            s.add(SessionRow(**{k: v for k, v in session.items() if k != "head_turn_id"}))
+            s.flush()
+            for t in sorted(turns, key=lambda t: t["id"]):
+                s.add(TurnRow(**t))
+                s.flush()
+            for o in overrides:
+                s.add(OverrideRow(**o))
+            for c in comments:
+                s.add(CommentRow(**c))
+            s.flush()
+            s.execute(update(SessionRow).where(SessionRow.id == session["id"])
+                      .values(head_turn_id=head, updated_at=session["updated_at"]))

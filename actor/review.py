@@ -1,0 +1,216 @@
+"""Reviewing stored sessions: summaries and filters, verdict overrides, exports and imports.
+
+Used by the reviewer workspace (:mod:`actor.web.reviewer`) and by ``actor export`` /
+``actor import``. A reviewer's override never replaces the evaluator's verdict: both are kept
+and shown; the *effective* verdict of a criterion is the newest override, else the evaluator's.
+
+Export formats: JSON (every stored column of the session, all its turns on every branch, the
+overrides and comments; :func:`import_session` re-creates identical records), CSV (one row per
+turn of the active branch, evaluator and effective verdict per criterion) and Markdown (the
+transcript with verdicts, evidence, overrides, comments and prompt hashes; PDF via
+:func:`actor.web.export.markdown_pdf`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from actor.db import Database
+from actor.db.models import CommentRow, OverrideRow, SessionRow, TurnRow
+from actor.evaluator.rubric import CRITERIA
+
+EXPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One row of the reviewer's session table. ``score``: mean effective turn score (0–1) on
+    the active branch, ``None`` when nothing was graded."""
+
+    id: str
+    owner: str
+    scenario: str
+    lang: str
+    mode: str
+    status: str
+    created_at: datetime
+    turns: int
+    score: float | None
+    text: str  # every reply and customer line of the active branch, for text search
+
+
+def effective(turn: TurnRow, overrides: list[OverrideRow]) -> dict[str, str | None]:
+    """``{criterion: verdict}`` of ``turn``: the newest override, else the evaluator's verdict."""
+    verdicts = {cid: r.get("verdict") for cid, r in ((turn.assessment or {}).get("criteria") or {}).items()}
+    for o in sorted((o for o in overrides if o.turn_id == turn.id), key=lambda o: (o.created_at, o.id)):
+        verdicts[o.criterion] = o.verdict
+    return verdicts
+
+
+def score(verdicts: dict[str, str | None]) -> float | None:
+    """Share of pass among pass/fail verdicts; ``None`` when there are none."""
+    graded = [v for v in verdicts.values() if v in ("pass", "fail")]
+    return sum(v == "pass" for v in graded) / len(graded) if graded else None
+
+
+def summarise(db: Database, row: SessionRow) -> SessionSummary:
+    """The table row of one session."""
+    path = db.path(row.id)
+    overrides = db.overrides(row.id)
+    scores = [s for s in (score(effective(t, overrides)) for t in path) if s is not None]
+    return SessionSummary(row.id, row.owner or "", row.scenario, row.lang, row.mode, row.status, row.created_at, len(path),
+                          sum(scores) / len(scores) if scores else None,
+                          " ".join(f"{t.customer_line} {t.reply}" for t in path))
+
+
+def find_sessions(db: Database, *, owner: str | None = None, scenario: str | None = None, lang: str | None = None,
+                  mode: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                  min_score: float | None = None, max_score: float | None = None, text: str = "",
+                  limit: int = 500) -> list[SessionSummary]:
+    """Sessions matching every given filter, newest first. ``since``/``until`` compare the
+    creation time (aware datetimes); ``min_score``/``max_score`` 0–1 (sessions without a score
+    are left out when either is set); ``text``: case-insensitive substring of the transcript."""
+    out = []
+    for row in db.list_sessions(owner=owner, limit=limit):
+        if (scenario and row.scenario != scenario) or (lang and row.lang != lang) or (mode and row.mode != mode):
+            continue
+        if (since and row.created_at < since) or (until and row.created_at > until):
+            continue
+        summary = summarise(db, row)
+        if min_score is not None or max_score is not None:
+            if summary.score is None or (min_score is not None and summary.score < min_score) or (
+                    max_score is not None and summary.score > max_score):
+                continue
+        if text and text.lower() not in summary.text.lower():
+            continue
+        out.append(summary)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _row(obj) -> dict[str, Any]:
+    return {c.key: _plain(getattr(obj, c.key)) for c in obj.__table__.columns}
+
+
+def export_session(db: Database, session_id: str) -> dict[str, Any]:
+    """Everything stored about one session as JSON-ready data. Raises ``KeyError``."""
+    row = db.get_session(session_id)
+    if row is None:
+        raise KeyError(f"no session {session_id!r}")
+    turns = sorted({t.id: t for branch in db.branches(session_id) for t in branch}.values(), key=lambda t: t.id)
+    return {
+        "version": EXPORT_VERSION,
+        "session": _row(row),
+        "turns": [_row(t) for t in turns],
+        "overrides": [_row(o) for o in db.overrides(session_id)],
+        "comments": [_row(c) for c in db.comments(session_id)],
+    }
+
+
+def _typed(model, data: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for column in model.__table__.columns:
+        value = data.get(column.key)
+        if value is not None and getattr(column.type, "impl", column.type).python_type is datetime:
+            value = datetime.fromisoformat(value)
+        out[column.key] = value
+    return out
+
+
+def import_session(db: Database, data: dict[str, Any]) -> str:
+    """Re-create an exported session (same ids, times and content). Raises ``ValueError`` for an
+    unknown export version or an existing session id."""
+    if data.get("version") != EXPORT_VERSION:
+        raise ValueError(f"unknown export version {data.get('version')!r}")
+    db.import_records(_typed(SessionRow, data["session"]), [_typed(TurnRow, t) for t in data["turns"]],
+                      [_typed(OverrideRow, o) for o in data["overrides"]], [_typed(CommentRow, c) for c in data["comments"]])
+    return data["session"]["id"]
+
+
+def export_csv(db: Database, session_ids: list[str]) -> str:
+    """One CSV row per turn of each session's active branch."""
+    out = io.StringIO()
+    fields = ["session", "owner", "scenario", "lang", "mode", "created_at", "turn", "customer_line", "reply", "move",
+              "level_before", "level_after", *[f"{c}_ai" for c in CRITERIA], *[f"{c}_final" for c in CRITERIA], "score"]
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    for sid in session_ids:
+        row = db.get_session(sid)
+        overrides = db.overrides(sid)
+        for t in db.path(sid):
+            ai = {cid: r.get("verdict") for cid, r in ((t.assessment or {}).get("criteria") or {}).items()}
+            final = effective(t, overrides)
+            writer.writerow({
+                "session": sid, "owner": row.owner or "", "scenario": row.scenario, "lang": row.lang, "mode": row.mode,
+                "created_at": row.created_at.isoformat(), "turn": t.number, "customer_line": t.customer_line,
+                "reply": t.reply, "move": t.move, "level_before": t.state_before["level"], "level_after": t.state_after["level"],
+                **{f"{c}_ai": ai.get(c) or "" for c in CRITERIA}, **{f"{c}_final": final.get(c) or "" for c in CRITERIA},
+                "score": "" if score(final) is None else f"{score(final):.3f}",
+            })
+    return out.getvalue()
+
+
+def export_markdown(db: Database, session_id: str) -> str:
+    """The active branch as a Markdown transcript with verdicts, evidence, overrides and comments."""
+    row = db.get_session(session_id)
+    if row is None:
+        raise KeyError(f"no session {session_id!r}")
+    overrides, comments = db.overrides(session_id), db.comments(session_id)
+    lines = [f"# Session {session_id}", "",
+             f"- trainee: {row.owner or '-'} · scenario: {row.scenario} ({row.difficulty}, {row.lang}) · mode: {row.mode}",
+             f"- started: {row.created_at:%Y-%m-%d %H:%M} UTC · status: {row.status} · outcome: {row.outcome or '-'}",
+             f"- prompt sha256: `{(row.prompt_sha256 or '')[:12]}` · scenario sha256: `{(row.scenario_sha256 or '')[:12]}`", "",
+             f"**Customer:** {row.opening.get('text', '')}", ""]
+    for t in db.path(session_id):
+        a = t.assessment or {}
+        lines += [f"## Turn {t.number} (L{t.state_before['level']} → L{t.state_after['level']}, move {t.move})", "",
+                  f"**Trainee:** {t.reply}", ""]
+        final = effective(t, overrides)
+        for cid, r in (a.get("criteria") or {}).items():
+            if r.get("verdict") == "n/a":
+                continue
+            mine = [o for o in overrides if o.turn_id == t.id and o.criterion == cid]
+            note = f" → **{final[cid]}** (reviewer {mine[-1].reviewer}: {mine[-1].comment})" if mine else ""
+            evidence = f" — “{r['evidence']}”" if r.get("evidence") else ""
+            lines.append(f"- {cid}: {r.get('verdict')}{note}{evidence}")
+        if a:
+            lines += ["", f"Evaluator: model `{a.get('model_id', '')}`, rubric `{a.get('rubric_sha256', '')[:12]}`, "
+                          f"prompt `{a.get('prompt_sha256', '')[:12]}`"]
+        lines += [f"> {c.author}: {c.text}" for c in comments if c.turn_id == t.id]
+        if t.answer:
+            lines += ["", f"**Customer:** {t.answer['text']}"]
+        lines.append("")
+    if row.debrief_markdown:
+        lines += ["---", "", row.debrief_markdown]
+    return "\n".join(lines)
+
+
+def dashboard(db: Database, summaries: list[SessionSummary]) -> dict[str, list[dict[str, Any]]]:
+    """Plot data over ``summaries``: pass rate per criterion, failures per criterion (most
+    common first), session score over time, mean score per scenario (effective verdicts)."""
+    passed: dict[str, list[int]] = {c: [] for c in CRITERIA}
+    for s in summaries:
+        overrides = db.overrides(s.id)
+        for t in db.path(s.id):
+            for cid, v in effective(t, overrides).items():
+                if v in ("pass", "fail") and cid in passed:
+                    passed[cid].append(v == "pass")
+    per_scenario: dict[str, list[float]] = {}
+    for s in summaries:
+        if s.score is not None:
+            per_scenario.setdefault(s.scenario, []).append(s.score)
+    return {
+        "pass_rate": [{"criterion": c, "pass_rate": sum(v) / len(v)} for c, v in passed.items() if v],
+        "failures": sorted(({"criterion": c, "failures": len(v) - sum(v)} for c, v in passed.items() if v),
+                           key=lambda r: -r["failures"]),
+        "over_time": [{"date": s.created_at.replace(tzinfo=None), "score": s.score, "scenario": s.scenario}
+                      for s in sorted(summaries, key=lambda s: s.created_at) if s.score is not None],
+        "per_scenario": [{"scenario": k, "score": sum(v) / len(v)} for k, v in sorted(per_scenario.items())],
+    }
