@@ -38,29 +38,29 @@ def status_markdown(settings: Settings) -> str:
     )
 
 
-def build(settings: Settings, knowledge_status: str = "", service=None) -> gr.Blocks:
-    """The Gradio app for ``settings``: the rehearsal room, and the installation state below it.
+def build(settings: Settings, knowledge_status: str = "", service=None) -> tuple[gr.Blocks, object]:
+    """The Gradio app for ``settings`` and its :class:`~actor.auth.Users`.
 
     ``service``: a :class:`~actor.web.RehearsalService` (built from ``settings`` when omitted:
-    loads the embedding model, opens the database and migrates it).
+    loads the embedding model, warms up the models, opens and migrates the database).
     """
+    from actor.auth import Users
     from actor.db import Database, default_url
     from actor.session import Workbench
     from actor.web import RehearsalService
-    from actor.web.trainee import build_trainee
+    from actor.web.app import build_app
 
+    db = service.db if service is not None else Database.open(settings.database_url or default_url(settings.home))
     if service is None:
         bench = Workbench.from_settings(settings)
         print(f"models warmed up in {bench.warm_up():.1f} s", flush=True)
         # one grading worker for the embedded model (the cores are shared with the customer);
         # remote endpoints serve requests in parallel
         workers = 1 if settings.evaluator.backend == "local" else 8
-        service = RehearsalService(bench, Database.open(settings.database_url or default_url(settings.home)), workers)
-    demo = build_trainee(service, settings.home / "exports")
-    with demo:
-        with gr.Accordion("This installation", open=False):
-            gr.Markdown(status_markdown(settings) + (f"\n- {knowledge_status}" if knowledge_status else ""))
-    return demo
+        service = RehearsalService(bench, db, workers)
+    users = Users(db)
+    footer = status_markdown(settings) + (f"\n- {knowledge_status}" if knowledge_status else "")
+    return build_app(service, db, users, settings.home / "exports", footer), users
 
 
 def prepare_knowledge(settings: Settings) -> str:
@@ -86,12 +86,12 @@ def main() -> None:
     settings = load_settings()
     knowledge_status = prepare_knowledge(settings)
     print(knowledge_status, flush=True)
-    from actor.web.trainee import CSS
+    from actor.web.app import launch
 
-    demo = build(settings, knowledge_status)
-    demo.queue(default_concurrency_limit=32)  # sessions wait on the model's lock, not on Gradio's queue
-    demo.launch(server_name=settings.app_host, server_port=settings.app_port, css=CSS,
-                allowed_paths=[str(settings.home / "exports")])
+    demo, users = build(settings, knowledge_status)
+    if users.required():
+        print("login required (users exist; add more with `actor user add`)", flush=True)
+    launch(demo, users, settings.app_host, settings.app_port, settings.home / "exports")
 
 
 if __name__ == "__main__":

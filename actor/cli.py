@@ -1,4 +1,4 @@
-"""The ``actor`` command line: ``actor doctor``, ``actor ingest``."""
+"""The ``actor`` command line: doctor, ingest, search, chat, simulate, user, export, import."""
 
 from __future__ import annotations
 
@@ -189,6 +189,93 @@ def simulate_command(
                       highlight=False)
     out.write_text(json.dumps(session.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     console.print(f"transcript written to {out} (outcome {session.state.outcome}, final level L{session.state.level})")
+
+
+user_app = typer.Typer(no_args_is_help=True, help="Users who log in to the app (trainee, trainer, reviewer).")
+app.add_typer(user_app, name="user")
+Role = _choices("Role", ("trainee", "trainer", "reviewer"))
+ExportFormat = _choices("ExportFormat", ("json", "csv", "md", "pdf"))
+
+
+def _database():
+    from actor.db import Database, default_url
+
+    settings = load_settings()
+    return Database.open(settings.database_url or default_url(settings.home))
+
+
+@user_app.command("add")
+def user_add(
+    name: str = typer.Argument(..., help="the login name"),
+    role: Role = typer.Option(Role("trainee"), help="what the user may do"),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 help="at least 8 characters (asked for when omitted)"),
+) -> None:
+    """Add a user. Once a user exists, the app asks everyone to log in."""
+    from actor.auth import Users
+
+    try:
+        Users(_database()).add(name, role.value, password)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(f"added {name} ({role.value})")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List the users and their roles."""
+    for u in _database().users():
+        console.print(f"{u.username:24s} {u.role:9s} since {u.created_at:%Y-%m-%d}", highlight=False)
+
+
+@app.command("export")
+def export_command(
+    session: list[str] = typer.Option(..., help="session id (repeat for several; csv takes several, the others one)"),
+    format: ExportFormat = typer.Option(ExportFormat("json")),
+    out: Path = typer.Option(..., help="file to write"),
+) -> None:
+    """Export stored sessions: JSON (complete, re-importable), CSV (a row per turn), Markdown or PDF."""
+    import json
+
+    from actor import review
+
+    db = _database()
+    try:
+        if format.value == "csv":
+            out.write_text(review.export_csv(db, session), encoding="utf-8")
+        elif format.value == "json":
+            data = [review.export_session(db, sid) for sid in session]
+            out.write_text(json.dumps(data if len(data) > 1 else data[0], ensure_ascii=False, indent=2), encoding="utf-8")
+        else:
+            md = "\n\n".join(review.export_markdown(db, sid) for sid in session)
+            if format.value == "md":
+                out.write_text(md, encoding="utf-8")
+            else:
+                from actor.web.export import markdown_pdf
+
+                out.write_bytes(markdown_pdf(md, title="Sessions"))
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(f"wrote {out}")
+
+
+@app.command("import")
+def import_command(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="a JSON export")) -> None:
+    """Import sessions exported as JSON (ids, times, branches, overrides and comments as they were)."""
+    import json
+
+    from actor import review
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    db = _database()
+    for item in data if isinstance(data, list) else [data]:
+        try:
+            console.print(f"imported {review.import_session(db, item)}")
+        except (ValueError, KeyError, TypeError) as exc:
+            console.print(f"[red]not imported: {exc}[/red]", highlight=False)
+            raise typer.Exit(2) from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,18 +75,32 @@ def feedback_markdown(live, lang: str) -> str:
     return "\n\n---\n\n".join(parts) or "_Feedback on each reply appears here._"
 
 
-def build_trainee(service: RehearsalService, export_dir: Path) -> gr.Blocks:
-    """The rehearsal room on ``service``; downloads are written under ``export_dir``."""
+def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, users=None) -> None:
+    """The rehearsal room on ``service``, inside ``demo`` (the caller's open Blocks); downloads
+    are written under ``export_dir``. With ``users`` (:class:`actor.auth.Users`) that require a
+    login, every session belongs to the logged-in user and nobody opens another's, also not by
+    guessing an id."""
     scenarios = service.bench.scenarios
+
+    def owner(request: gr.Request | None) -> str | None:
+        if users is None or not users.required():
+            return None
+        return getattr(request, "username", None) or ""
     choices = [(f"{s.title('nl')} / {s.title('en')}", sid) for sid, s in scenarios.items()]
 
     def briefing(scenario_id: str, lang: str) -> str:
         s = scenarios[scenario_id]
         return f"**{s.title(lang)}** — {s.briefing(lang)}\n\n*{s.employee_role(lang)}*"
 
-    def view(sid: str):
+    def get_live(sid: str, request: gr.Request | None):
+        try:
+            return service.get(sid, owner=owner(request))
+        except SessionNotFound as exc:
+            raise gr.Error("That session does not exist or is not yours.") from exc
+
+    def view(sid: str, request: gr.Request | None = None):
         """Everything the page shows for session ``sid``."""
-        live = service.get(sid)
+        live = get_live(sid, request)
         row = service.row(sid)
         s = live.session
         ended = row.status in ("ended", "stopped") or s.ended
@@ -109,184 +123,193 @@ def build_trainee(service: RehearsalService, export_dir: Path) -> gr.Blocks:
             row.debrief_markdown or "",
         )
 
-    with gr.Blocks(title="The training actor") as demo:
-        sid_state = gr.Textbox("", visible=False, elem_id="session-id")  # in the page, so the URL can carry it
-        gr.Markdown("# The training actor\n*Oefen een lastig gesprek met een boze klant · rehearse a difficult "
-                    "conversation with an angry customer.*")
-        with gr.Column(visible=True) as setup:
-            with gr.Row():
-                scenario = gr.Dropdown(choices, value=choices[0][1], label="Scenario")
-                difficulty = gr.Radio(["easy", "medium", "hard"], value="medium", label="Difficulty")
-                lang = gr.Radio([("Nederlands", "nl"), ("English", "en")], value="nl", label="Language")
-            brief = gr.Markdown(briefing(choices[0][1], "nl"))
-            with gr.Row():
-                assessment = gr.Checkbox(False, label="Assessment mode (no feedback during the conversation)")
-                pass_mark = gr.Slider(0, 100, value=60, step=5, label="Pass mark (%)", visible=False)
-            start = gr.Button("Start the conversation", variant="primary")
-        with gr.Column(visible=False) as room:
-            header = gr.Markdown()
-            meter = gr.HTML()
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Conversation", height=420, buttons=[], feedback_options=None)
-                    reply = gr.Textbox(label=f"Your reply (at most {MAX_REPLY_CHARS} characters; Enter sends)",
-                                       max_lines=6, elem_id="reply-box")
-                    with gr.Row():
-                        send = gr.Button("Send", variant="primary", elem_id="send-button")
-                        pause = gr.Button("Pause")
-                        end = gr.Button("End conversation")
-                        stop = gr.Button("Stop now", elem_id="stop-button")
-                    with gr.Row():
-                        retry_turn = gr.Dropdown([], label="Retry from an earlier turn", scale=3)
-                        retry = gr.Button("Retry from here", scale=1)
-                with gr.Column(scale=2):
-                    show_feedback = gr.Checkbox(True, label="Show feedback")
-                    feedback = gr.Markdown(elem_id="feedback-panel")
-            with gr.Group(visible=False) as reflection_box:
-                reflection_q = gr.Markdown()
-                reflection = gr.Textbox(label="Reflection", lines=3)
-                save_reflection = gr.Button("Save")
-            debrief_button = gr.Button("Show the debrief")
-            debrief = gr.Markdown(elem_id="debrief")
-            with gr.Row():
-                download_md = gr.DownloadButton("Download debrief (Markdown)", visible=False)
-                download_pdf = gr.DownloadButton("Download debrief (PDF)", visible=False)
-            new = gr.Button("New conversation")
-        timer = gr.Timer(2.0)
+    sid_state = gr.Textbox("", visible=False, elem_id="session-id")  # in the page, so the URL can carry it
+    gr.Markdown("# The training actor\n*Oefen een lastig gesprek met een boze klant · rehearse a difficult "
+                "conversation with an angry customer.*")
+    with gr.Column(visible=True) as setup:
+        with gr.Row():
+            scenario = gr.Dropdown(choices, value=choices[0][1], label="Scenario")
+            difficulty = gr.Radio(["easy", "medium", "hard"], value="medium", label="Difficulty")
+            lang = gr.Radio([("Nederlands", "nl"), ("English", "en")], value="nl", label="Language")
+        brief = gr.Markdown(briefing(choices[0][1], "nl"))
+        with gr.Row():
+            assessment = gr.Checkbox(False, label="Assessment mode (no feedback during the conversation)")
+            pass_mark = gr.Slider(0, 100, value=60, step=5, label="Pass mark (%)", visible=False)
+        start = gr.Button("Start the conversation", variant="primary")
+    with gr.Column(visible=False) as room:
+        header = gr.Markdown()
+        meter = gr.HTML()
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="Conversation", height=420, buttons=[], feedback_options=None)
+                reply = gr.Textbox(label=f"Your reply (at most {MAX_REPLY_CHARS} characters; Enter sends)",
+                                   max_lines=6, elem_id="reply-box")
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="send-button")
+                    pause = gr.Button("Pause")
+                    end = gr.Button("End conversation")
+                    stop = gr.Button("Stop now", elem_id="stop-button")
+                with gr.Row():
+                    retry_turn = gr.Dropdown([], label="Retry from an earlier turn", scale=3)
+                    retry = gr.Button("Retry from here", scale=1)
+            with gr.Column(scale=2):
+                show_feedback = gr.Checkbox(True, label="Show feedback")
+                feedback = gr.Markdown(elem_id="feedback-panel")
+        with gr.Group(visible=False) as reflection_box:
+            reflection_q = gr.Markdown()
+            reflection = gr.Textbox(label="Reflection", lines=3)
+            save_reflection = gr.Button("Save")
+        debrief_button = gr.Button("Show the debrief")
+        debrief = gr.Markdown(elem_id="debrief")
+        with gr.Row():
+            download_md = gr.DownloadButton("Download debrief (Markdown)", visible=False)
+            download_pdf = gr.DownloadButton("Download debrief (PDF)", visible=False)
+        new = gr.Button("New conversation")
+    timer = gr.Timer(2.0)
 
-        page = [sid_state, setup, room, header, meter, chat, reply, feedback, retry_turn, reflection_box, pause, debrief]
+    page = [sid_state, setup, room, header, meter, chat, reply, feedback, retry_turn, reflection_box, pause, debrief]
 
-        def empty_page():
-            return ("", gr.update(visible=True), gr.update(visible=False), "", "", [], gr.update(value=""), "",
-                    gr.update(choices=[], value=None), gr.update(visible=False), gr.update(value="Pause"), "")
+    def empty_page():
+        return ("", gr.update(visible=True), gr.update(visible=False), "", "", [], gr.update(value=""), "",
+                gr.update(choices=[], value=None), gr.update(visible=False), gr.update(value="Pause"), "")
 
-        def on_load(request: gr.Request):
-            sid = request.query_params.get("session", "") if request else ""
-            if sid:
-                try:
-                    return view(sid)
-                except SessionNotFound:
-                    gr.Warning("That session does not exist (any more). Start a new conversation.")
-            return empty_page()
-
-        demo.load(on_load, None, page)
-        scenario.change(briefing, [scenario, lang], brief)
-        lang.change(briefing, [scenario, lang], brief)
-        assessment.change(lambda on: gr.update(visible=on), assessment, pass_mark)
-
-        def on_start(scenario_id, difficulty_name, language, assess, mark):
+    def on_load(request: gr.Request):
+        sid = request.query_params.get("session", "") if request else ""
+        if sid:
             try:
-                live = service.start(scenario_id, difficulty_name, language, mode="assessment" if assess else "practice",
-                                     pass_mark=mark / 100 if assess else None, show_feedback=not assess)
-            except (KeyError, ValueError) as exc:
-                raise gr.Error(str(exc)) from exc
-            return view(live.id)
+                return view(sid, request)
+            except gr.Error:
+                gr.Warning("That session does not exist or is not yours. Start a new conversation.")
+        return empty_page()
 
-        start.click(on_start, [scenario, difficulty, lang, assessment, pass_mark], page).then(None, sid_state, None, js=SET_URL_JS)
+    demo.load(on_load, None, page)
+    scenario.change(briefing, [scenario, lang], brief)
+    lang.change(briefing, [scenario, lang], brief)
+    assessment.change(lambda on: gr.update(visible=on), assessment, pass_mark)
 
-        def on_send(sid, text):
-            if not sid:
-                raise gr.Error("Start a conversation first.")
-            live = service.get(sid)
-            messages = chat_messages(live) + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": "…"}]
-            stream = service.respond(sid, text)
-            try:
-                first = next(stream)  # validation happens here: nothing has changed if it fails
-            except ValueError as exc:
-                gr.Warning(str(exc))
-                yield gr.update(), gr.update(value=text), gr.update(), gr.update(), gr.update()
-                return
-            try:
-                for item in _chain(first, stream):
-                    if isinstance(item, str):
-                        messages[-1] = {"role": "assistant", "content": item}
-                        yield messages, gr.update(value="", interactive=False), gr.update(), gr.update(), gr.update()
-            except Exception as exc:  # keep the trainee's words in the box
-                gr.Warning(f"The customer could not answer ({type(exc).__name__}). Your reply is still in the box: try again.")
-                yield chat_messages(live), gr.update(value=text, interactive=True), gr.update(), gr.update(), gr.update()
-                return
-            v = view(sid)
-            yield v[5], v[6], v[4], v[7], v[8]
+    def on_start(scenario_id, difficulty_name, language, assess, mark, request: gr.Request):
+        try:
+            live = service.start(scenario_id, difficulty_name, language, mode="assessment" if assess else "practice",
+                                 pass_mark=mark / 100 if assess else None, show_feedback=not assess,
+                                 owner=owner(request))
+        except (KeyError, ValueError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return view(live.id, request)
 
-        send_args = dict(fn=on_send, inputs=[sid_state, reply], outputs=[chat, reply, meter, feedback, retry_turn])
-        send.click(**send_args)
-        reply.submit(**send_args)
+    start.click(on_start, [scenario, difficulty, lang, assessment, pass_mark], page).then(None, sid_state, None, js=SET_URL_JS)
 
-        def on_tick(sid, show):
-            if not sid:
-                return gr.update()
-            try:
-                live = service.get(sid)
-            except SessionNotFound:
-                return gr.update()
-            row = service.row(sid)
-            if not row.show_feedback:
-                return "_Feedback is hidden in assessment mode._"
-            return feedback_markdown(live, live.session.lang) if show else "_Feedback hidden._"
+    def on_send(sid, text, request: gr.Request):
+        if not sid:
+            raise gr.Error("Start a conversation first.")
+        live = get_live(sid, request)
+        messages = chat_messages(live) + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": "…"}]
+        stream = service.respond(sid, text)
+        try:
+            first = next(stream)  # validation happens here: nothing has changed if it fails
+        except ValueError as exc:
+            gr.Warning(str(exc))
+            yield gr.update(), gr.update(value=text), gr.update(), gr.update(), gr.update()
+            return
+        try:
+            for item in _chain(first, stream):
+                if isinstance(item, str):
+                    messages[-1] = {"role": "assistant", "content": item}
+                    yield messages, gr.update(value="", interactive=False), gr.update(), gr.update(), gr.update()
+        except Exception as exc:  # keep the trainee's words in the box
+            gr.Warning(f"The customer could not answer ({type(exc).__name__}). Your reply is still in the box: try again.")
+            yield chat_messages(live), gr.update(value=text, interactive=True), gr.update(), gr.update(), gr.update()
+            return
+        v = view(sid, request)
+        yield v[5], v[6], v[4], v[7], v[8]
 
-        timer.tick(on_tick, [sid_state, show_feedback], feedback, show_progress="hidden")
-        show_feedback.change(on_tick, [sid_state, show_feedback], feedback)
+    send_args = dict(fn=on_send, inputs=[sid_state, reply], outputs=[chat, reply, meter, feedback, retry_turn])
+    send.click(**send_args)
+    reply.submit(**send_args)
 
-        def on_pause(sid):
-            row = service.row(sid)
-            if row.status in ("active", "paused"):
-                service.set_status(sid, "paused" if row.status == "active" else "active")
-            return view(sid)
+    def on_tick(sid, show, request: gr.Request):
+        if not sid:
+            return gr.update()
+        try:
+            live = get_live(sid, request)
+        except gr.Error:
+            return gr.update()
+        row = service.row(sid)
+        if not row.show_feedback:
+            return "_Feedback is hidden in assessment mode._"
+        return feedback_markdown(live, live.session.lang) if show else "_Feedback hidden._"
 
-        pause.click(on_pause, sid_state, page)
+    timer.tick(on_tick, [sid_state, show_feedback], feedback, show_progress="hidden")
+    show_feedback.change(on_tick, [sid_state, show_feedback], feedback)
 
-        def on_stop(sid):
-            if sid:
-                service.set_status(sid, "stopped")
-                v = list(view(sid))
-                v[9] = gr.update(visible=True)
-                return (*v, REFLECTION[service.get(sid).session.lang])
-            return (*empty_page(), "")
+    def on_pause(sid, request: gr.Request):
+        get_live(sid, request)
+        row = service.row(sid)
+        if row.status in ("active", "paused"):
+            service.set_status(sid, "paused" if row.status == "active" else "active")
+        return view(sid, request)
 
-        stop.click(on_stop, sid_state, [*page, reflection_q])
+    pause.click(on_pause, sid_state, page)
 
-        def on_reflection(sid, text):
-            service.set_status(sid, "stopped", reflection=text.strip())
-            gr.Info("Saved. Take a moment before you continue.")
-            return gr.update(visible=False)
+    def on_stop(sid, request: gr.Request):
+        if sid:
+            get_live(sid, request)
+            service.set_status(sid, "stopped")
+            v = list(view(sid, request))
+            v[9] = gr.update(visible=True)
+            return (*v, REFLECTION[get_live(sid, request).session.lang])
+        return (*empty_page(), "")
 
-        save_reflection.click(on_reflection, [sid_state, reflection], reflection_box)
+    stop.click(on_stop, sid_state, [*page, reflection_q])
 
-        def on_retry(sid, number):
-            if not number:
-                raise gr.Error("Pick the turn you want to answer again.")
-            service.retry_from(sid, int(number))
-            return view(sid)
+    def on_reflection(sid, text, request: gr.Request):
+        get_live(sid, request)
+        service.set_status(sid, "stopped", reflection=text.strip())
+        gr.Info("Saved. Take a moment before you continue.")
+        return gr.update(visible=False)
 
-        retry.click(on_retry, [sid_state, retry_turn], page)
+    save_reflection.click(on_reflection, [sid_state, reflection], reflection_box)
 
-        def on_debrief(sid, end_it: bool):
-            if not sid:
-                raise gr.Error("Start a conversation first.")
-            live = service.get(sid)
-            if not live.session.turns:
-                raise gr.Error("Reply at least once before asking for a debrief.")
-            if end_it and service.row(sid).status in ("active", "paused"):
-                service.set_status(sid, "ended")
-            yield (*view(sid)[:-1], "_Writing your debrief: waiting for the last grades…_", gr.update(), gr.update())
-            d = service.debrief(sid)
-            row = service.row(sid)
-            md = d.markdown
-            if row.mode == "assessment" and row.pass_mark is not None and d.overall is not None:
-                verdict = "passed" if d.overall >= row.pass_mark else "not passed"
-                md = f"**Assessment: {verdict}** (score {d.overall:.0%}, pass mark {row.pass_mark:.0%})\n\n" + md
-            folder = export_dir / sid
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "debrief.md").write_text(md, encoding="utf-8")
-            (folder / "debrief.pdf").write_bytes(markdown_pdf(md, title="Debrief"))
-            yield (*view(sid)[:-1], md, gr.update(value=str(folder / "debrief.md"), visible=True),
-                   gr.update(value=str(folder / "debrief.pdf"), visible=True))
+    def on_retry(sid, number, request: gr.Request):
+        if not number:
+            raise gr.Error("Pick the turn you want to answer again.")
+        get_live(sid, request)
+        service.retry_from(sid, int(number))
+        return view(sid, request)
 
-        debrief_outputs = [*page[:-1], debrief, download_md, download_pdf]
-        end.click(lambda sid: (yield from on_debrief(sid, True)), sid_state, debrief_outputs)
-        debrief_button.click(lambda sid: (yield from on_debrief(sid, False)), sid_state, debrief_outputs)
-        new.click(empty_page, None, page).then(None, None, None, js="() => { const u = new URL(window.location); u.searchParams.delete('session'); window.history.replaceState(null, '', u); }")
-    return demo
+    retry.click(on_retry, [sid_state, retry_turn], page)
+
+    def on_debrief(sid, end_it: bool, request: gr.Request | None = None):
+        if not sid:
+            raise gr.Error("Start a conversation first.")
+        live = get_live(sid, request)
+        if not live.session.turns:
+            raise gr.Error("Reply at least once before asking for a debrief.")
+        if end_it and service.row(sid).status in ("active", "paused"):
+            service.set_status(sid, "ended")
+        yield (*view(sid, request)[:-1], "_Writing your debrief: waiting for the last grades…_", gr.update(), gr.update())
+        d = service.debrief(sid)
+        row = service.row(sid)
+        md = d.markdown
+        if row.mode == "assessment" and row.pass_mark is not None and d.overall is not None:
+            verdict = "passed" if d.overall >= row.pass_mark else "not passed"
+            md = f"**Assessment: {verdict}** (score {d.overall:.0%}, pass mark {row.pass_mark:.0%})\n\n" + md
+        folder = export_dir / sid
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "debrief.md").write_text(md, encoding="utf-8")
+        (folder / "debrief.pdf").write_bytes(markdown_pdf(md, title="Debrief"))
+        yield (*view(sid, request)[:-1], md, gr.update(value=str(folder / "debrief.md"), visible=True),
+               gr.update(value=str(folder / "debrief.pdf"), visible=True))
+
+    debrief_outputs = [*page[:-1], debrief, download_md, download_pdf]
+    def on_end(sid, request: gr.Request):
+        yield from on_debrief(sid, True, request)
+
+    def on_show_debrief(sid, request: gr.Request):
+        yield from on_debrief(sid, False, request)
+
+    end.click(on_end, sid_state, debrief_outputs)
+    debrief_button.click(on_show_debrief, sid_state, debrief_outputs)
+    new.click(empty_page, None, page).then(None, None, None, js="() => { const u = new URL(window.location); u.searchParams.delete('session'); window.history.replaceState(null, '', u); }")
 
 
 def _chain(first, rest):

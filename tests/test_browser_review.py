@@ -1,0 +1,94 @@
+"""Login, role separation and the review workspace in headless Chromium (fake models; a seeded
+database): a trainee sees no review tab and cannot open another trainee's session by its id; a
+reviewer searches, sees the dashboard, overrides a verdict with a comment, and finds the
+override in the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from apprunner import CHROMIUM, Server
+from test_review import seed
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")]
+
+
+def login(browser, url: str, name: str, password: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("tab", name="Rehearse").wait_for()
+    return page
+
+
+def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from actor.auth import Users
+    from actor.db import Database
+
+    shots = Path(os.environ.get("TEST_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{tmp_path}/review.db"
+    db = Database.open(url)
+    anna_session, bram_session = seed(db)
+    users = Users(db)
+    users.add("anna", "trainee", "anna-geheim")
+    users.add("rita", "reviewer", "rita-geheim")
+    server = Server(model_cache_home, tmp_path / "app.log", ACTOR_DATABASE_URL=url, ACTOR_PERSONA__BACKEND="fake",
+                    ACTOR_EVALUATOR__BACKEND="fake", ACTOR_PERSONA__FAKE_RESPONSES=json.dumps(["Nou?"]))
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            anna = login(browser, server.url, "anna", "anna-geheim")
+            expect(anna.get_by_text("Logged in as anna (trainee)")).to_be_visible()
+            expect(anna.get_by_role("tab", name="Review")).to_have_count(0)
+            anna.goto(f"{server.url}?session={bram_session}")  # guessing another trainee's id
+            expect(anna.get_by_text("does not exist or is not yours").first).to_be_visible()
+            expect(anna.get_by_text("I hear you, let me check the meter readings.")).to_have_count(0)
+            anna.screenshot(path=str(shots / "r1-trainee-denied.png"), full_page=True)
+
+            rita = login(browser, server.url, "rita", "rita-geheim")
+            rita.get_by_role("tab", name="Review").click()
+            rita.locator("#review-search").click()
+            table = rita.locator("#review-table")
+            expect(table).to_contain_text(anna_session[:8])
+            expect(table).to_contain_text(bram_session[:8])
+            expect(rita.get_by_text("Pass rate per criterion")).to_be_visible()
+            rita.screenshot(path=str(shots / "r2-dashboard.png"), full_page=True)
+
+            rita.locator("#review-session-id textarea, #review-session-id input").first.fill(anna_session)
+            rita.get_by_role("button", name="Open").click()
+            expect(rita.locator("#review-transcript")).to_contain_text("Rustig aan, mevrouw.")
+            rita.get_by_role("spinbutton", name="Turn").fill("1")
+            rita.get_by_role("combobox", name="Criterion").click()
+            rita.get_by_role("option", name="takes_control").click()
+            rita.get_by_label("pass", exact=True).check()
+            rita.get_by_label("Why (kept beside the evaluator's verdict)").fill("Ze vroeg daarna wel om de code.")
+            rita.get_by_role("button", name="Save override").click()
+            expect(rita.locator("#review-transcript")).to_contain_text("takes_control: fail → pass (reviewer rita")
+            rita.screenshot(path=str(shots / "r3-override.png"), full_page=True)
+
+            rita.locator("#export-ids textarea, #export-ids input").first.fill(anna_session)
+            rita.get_by_role("button", name="Export CSV").click()
+            expect(rita.locator("#export-file")).to_contain_text(".csv")
+            browser.close()
+    finally:
+        if server.proc and server.proc.poll() is None:
+            server.proc.terminate()
+            server.proc.wait(timeout=30)
+    (exported,) = sorted((model_cache_home / "exports").glob("sessions-*.csv"), key=lambda p: p.stat().st_mtime)[-1:]
+    rows = list(csv.DictReader(io.StringIO(exported.read_text(encoding="utf-8"))))
+    assert [(r["session"], r["turn"], r["takes_control_ai"], r["takes_control_final"]) for r in rows][0] == (
+        anna_session, "1", "fail", "pass")
+    assert db.overrides(anna_session)[0].reviewer == "rita"
