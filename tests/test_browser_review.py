@@ -1,7 +1,8 @@
 """Login, role separation and the review workspace in headless Chromium (fake models; a seeded
 database): a trainee sees no review tab and cannot open another trainee's session by its id; a
 reviewer searches, sees the dashboard, overrides a verdict with a comment, and finds the
-override in the CSV export."""
+override in the CSV export; a trainer previews a scenario's prompt and an invalid edit is
+refused with the error shown and the file unchanged."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from apprunner import CHROMIUM, Server
+from apprunner import CHROMIUM, REPO, Server
 from test_review import seed
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")]
@@ -44,6 +45,9 @@ def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
     users = Users(db)
     users.add("anna", "trainee", "anna-geheim")
     users.add("rita", "reviewer", "rita-geheim")
+    users.add("tina", "trainer", "tina-geheim")
+    scenario_file = REPO / "prompts" / "scenarios" / "counter.yaml"
+    before = scenario_file.read_bytes()
     server = Server(model_cache_home, tmp_path / "app.log", ACTOR_DATABASE_URL=url, ACTOR_PERSONA__BACKEND="fake",
                     ACTOR_EVALUATOR__BACKEND="fake", ACTOR_PERSONA__FAKE_RESPONSES=json.dumps(["Nou?"]))
     server.start()
@@ -82,6 +86,23 @@ def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
             rita.locator("#export-ids textarea, #export-ids input").first.fill(anna_session)
             rita.get_by_role("button", name="Export CSV").click()
             expect(rita.locator("#export-file")).to_contain_text(".csv")
+            expect(rita.get_by_role("tab", name="Scenarios & rubric")).to_have_count(0)  # reviewers do not edit
+
+            tina = login(browser, server.url, "tina", "tina-geheim")
+            tina.get_by_role("tab", name="Scenarios & rubric").click()
+            tina.get_by_role("combobox", name="File").click()
+            tina.get_by_role("option", name="scenarios/counter.yaml").click()
+            editor = tina.locator("#trainer-editor .cm-content")
+            expect(editor).to_contain_text("VlotPost")
+            tina.get_by_role("button", name="Preview the customer's prompt").click()
+            expect(tina.locator("#trainer-preview")).to_contain_text("Je speelt")
+            editor.click()
+            tina.keyboard.press("Control+Home")
+            tina.keyboard.type("mood_swings: 3\n")
+            tina.locator("#trainer-save").click()
+            expect(tina.locator("#trainer-status")).to_contain_text("nothing was saved")
+            expect(tina.locator("#trainer-status")).to_contain_text("mood_swings")
+            tina.screenshot(path=str(shots / "r4-trainer-invalid.png"), full_page=True)
             browser.close()
     finally:
         if server.proc and server.proc.poll() is None:
@@ -92,3 +113,4 @@ def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
     assert [(r["session"], r["turn"], r["takes_control_ai"], r["takes_control_final"]) for r in rows][0] == (
         anna_session, "1", "fail", "pass")
     assert db.overrides(anna_session)[0].reviewer == "rita"
+    assert scenario_file.read_bytes() == before and db.prompt_versions("scenarios/counter.yaml") == []

@@ -112,3 +112,26 @@ def test_passwords_are_salted_scrypt_hashes_and_roles_are_checked(db):
         users.add("tom", "admin", "geheim123")
     with pytest.raises(ValueError):
         users.add("tom", "trainee", "short")
+
+
+def test_prompt_files_are_validated_before_saving_and_every_version_is_kept(db, tmp_path):
+    import shutil
+
+    from actor import prompt_files
+    from actor.evaluator.rubric import PROMPTS_DIR
+
+    root = tmp_path / "prompts"
+    shutil.copytree(PROMPTS_DIR, root)
+    original = (root / "scenarios/counter.yaml").read_text(encoding="utf-8")
+    assert "scenarios/counter.yaml" in prompt_files.editable(root) and prompt_files.validate("scenarios/counter.yaml", original) == []
+    bad = original.replace("difficulties:", "mood_swings: 3\ndifficulties:", 1)
+    with pytest.raises(ValueError, match="mood_swings"):
+        prompt_files.save("scenarios/counter.yaml", bad, "tina", db, root)
+    assert (root / "scenarios/counter.yaml").read_text(encoding="utf-8") == original and db.prompt_versions("scenarios/counter.yaml") == []
+    persona = (root / "persona/customer.yaml").read_text(encoding="utf-8")
+    assert "unknown placeholder(s) age" in prompt_files.validate("persona/customer.yaml", persona.replace("een klant. {profile}", "een klant. {age}", 1))[0]
+    better = original.replace("good_moves_to_deescalate: 2", "good_moves_to_deescalate: 3", 1)
+    sha = prompt_files.save("scenarios/counter.yaml", better, "tina", db, root)
+    versions = db.prompt_versions("scenarios/counter.yaml")
+    assert [v.author for v in versions] == ["tina", "(original)"] and versions[0].sha256 == sha != versions[1].sha256
+    assert versions[1].content == original and (root / "scenarios/counter.yaml").read_text(encoding="utf-8") == better

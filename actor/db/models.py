@@ -197,3 +197,18 @@ class CommentRow(Base):
     author: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromptVersionRow(Base):
+    """One saved version of a prompt, persona, scenario or rubric file (table
+    ``prompt_versions``): ``path`` relative to ``prompts/``, the content and its sha256 (the hash
+    stored with every turn that used it), who saved it and when."""
+
+    __tablename__ = "prompt_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(String(256), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from actor.db.models import MODES, ROLES, STATUSES, VERDICTS, CommentRow, OverrideRow, SessionRow, TurnRow, UserRow, utcnow
+from actor.db.models import MODES, ROLES, STATUSES, VERDICTS, CommentRow, OverrideRow, PromptVersionRow, SessionRow, TurnRow, UserRow, utcnow
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
@@ -351,3 +351,19 @@ class Database:
             s.flush()
             s.execute(update(SessionRow).where(SessionRow.id == session["id"])
                       .values(head_turn_id=head, updated_at=session["updated_at"]))
+
+    # --- prompt file versions ---
+
+    def add_prompt_version(self, path: str, content: str, sha256: str, author: str) -> int:
+        """Keep a saved version of the prompt file ``path`` (relative to ``prompts/``)."""
+        with self._sessions.begin() as s:
+            row = PromptVersionRow(path=path, content=content, sha256=sha256, author=author, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def prompt_versions(self, path: str) -> list[PromptVersionRow]:
+        """The saved versions of ``path``, newest first."""
+        with self._sessions() as s:
+            return list(s.scalars(select(PromptVersionRow).where(PromptVersionRow.path == path)
+                                  .order_by(PromptVersionRow.created_at.desc(), PromptVersionRow.id.desc())))

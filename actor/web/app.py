@@ -1,8 +1,10 @@
-"""The whole web app: the rehearsal room and, for reviewers and trainers, the review workspace.
+"""The whole web app: the rehearsal room; the review workspace for reviewers and trainers; the
+scenario, persona and rubric editor for trainers.
 
 ``build_app(service, db, users, export_dir) -> gr.Blocks``. When ``users`` has at least one
 user, :func:`launch` asks for a login (Gradio's login form, checked against the scrypt hashes
-of :mod:`actor.auth`) and the review tab is shown only to reviewers and trainers.
+of :mod:`actor.auth`); the review tab is shown only to reviewers and trainers, the editor only
+to trainers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from actor.auth import Users
 from actor.db import Database
 from actor.web.reviewer import build_reviewer, may_review
 from actor.web.service import RehearsalService
+from actor.web.trainer import build_trainer, may_train
 from actor.web.trainee import CSS, build_trainee
 
 
@@ -26,6 +29,8 @@ def build_app(service: RehearsalService, db: Database, users: Users, export_dir:
                 build_trainee(demo, service, export_dir, users)
             with gr.Tab("Review", id="review", visible=False) as review_tab:
                 build_reviewer(db, users, export_dir)
+            with gr.Tab("Scenarios & rubric", id="train", visible=False) as train_tab:
+                build_trainer(db, users, service.bench)
         who = gr.Markdown()
         if footer:
             with gr.Accordion("This installation", open=False):
@@ -35,9 +40,9 @@ def build_app(service: RehearsalService, db: Database, users: Users, export_dir:
             name = getattr(request, "username", None)
             role = users.role(name)
             line = f"Logged in as **{name}** ({role}) · [log out](/logout)" if name else ""
-            return gr.update(visible=may_review(users, request)), line
+            return gr.update(visible=may_review(users, request)), gr.update(visible=may_train(users, request)), line
 
-        demo.load(on_load, None, [review_tab, who])
+        demo.load(on_load, None, [review_tab, train_tab, who])
     return demo
 
 

@@ -1,4 +1,4 @@
-"""Users with roles, reviewer overrides and comments on turns.
+"""Users with roles, reviewer overrides and comments on turns, saved versions of prompt files.
 
 Revision ID: 0002
 Revises: 0001
@@ -44,9 +44,22 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
         )
         op.create_index(op.f(f"ix_{table}_turn_id"), table, ["turn_id"])
+    op.create_table(
+        "prompt_versions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("path", sa.String(256), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("author", sa.String(64), nullable=False),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_prompt_versions")),
+    )
+    op.create_index(op.f("ix_prompt_versions_path"), "prompt_versions", ["path"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_prompt_versions_path"), table_name="prompt_versions")
+    op.drop_table("prompt_versions")
     for table in ("comments", "overrides"):
         op.drop_index(op.f(f"ix_{table}_turn_id"), table_name=table)
         op.drop_table(table)
