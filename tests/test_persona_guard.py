@@ -59,3 +59,14 @@ def test_tidy_line():
     long = "Ik sta hier al een uur. " * 10
     tidied = tidy_line(long, max_words=12)
     assert tidied.endswith(".") and len(tidied.split()) <= 12
+
+
+def test_an_apologising_customer_at_l2_and_an_echo_of_the_employee_are_rejected():
+    from actor.persona.guard import check_line
+
+    assert check_line("Oh dear, I'm really sorry, you're right.", "en", level=2) == ["too cooperative for L2"]
+    assert check_line("Sorry hoor, maar ik wil mijn pakket.", "nl", level=1) == []  # mild at L1 is fine
+    employee = "Wij gaan echt niet met uw pakketje zitten verstoppen, hoor."
+    assert check_line("Nee? Wij gaan echt niet met uw pakketje zitten verstoppen? Ongelooflijk.", "nl", employee=employee) == [
+        "echoes the employee"]
+    assert check_line("Verstoppen? Wie heeft het over verstoppen?", "nl", employee=employee) == []

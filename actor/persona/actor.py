@@ -208,6 +208,7 @@ class Actor:
         examples = self.examples(tactic, state)
         messages = self.messages(history, state, tactic, examples)
         earlier = [u.text for u in history if u.speaker == "customer"]
+        employee = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
         rejected: list[tuple[str, list[str]]] = []
         replaced = False  # a draft was shown, then rejected
         for attempt in range(self.max_attempts):
@@ -220,7 +221,8 @@ class Actor:
                     if "\n\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
                         break
                     if not released and len(text.split()) >= self.HOLD_WORDS:
-                        reasons = [r for r in check_line(text, self.lang) if not r.startswith("repeat")]
+                        reasons = [r for r in check_line(text, self.lang, level=state.level, employee=employee)
+                                   if not r.startswith("repeat")]
                         if reasons:
                             break
                         released = True
@@ -234,7 +236,7 @@ class Actor:
                 if close:
                     close()  # releases the model's lock at once when we stop early
             draft = tidy_line(raw)
-            reasons = reasons or check_line(draft, self.lang, earlier)
+            reasons = reasons or check_line(draft, self.lang, earlier, state.level, employee)
             if not reasons:
                 yield draft
                 yield ActorLine(draft, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected, replaced)

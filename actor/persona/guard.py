@@ -34,6 +34,11 @@ _LEAKS = [
     r"\bzo klink je nu\b", r"\bhoe je je nu voelt\b", r"\bwat je nu doet\b", r"\bhet gesprek tot nu toe\b",
     r"\bthis is how you sound\b", r"\bhow you feel now\b", r"\bwhat you do now\b", r"\bthe conversation so far\b",
 ]
+_COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropped the role
+    r"\bsorry\b", r"\bi apologi[sz]e\b", r"\bthank(?:s| you)\b", r"\bi appreciate\b", r"\byou(?:'re| are) right\b",
+    r"\bexcuses\b", r"\bhet spijt me\b", r"\bbedankt\b", r"\bdank (?:u|je)\b", r"\b(?:u|je) hebt gelijk\b",
+    r"\bi understand your position\b", r"\bik begrijp (?:uw|je) standpunt\b",
+]
 _STOPWORDS = {
     "nl": {"de", "het", "een", "ik", "u", "je", "jij", "niet", "dat", "is", "en", "van", "wat", "nu", "hier", "mijn", "jullie",
            "maar", "met", "voor", "op", "dit", "wil", "ben", "heb", "zijn", "geen", "nog", "al", "wel", "toch", "hoe", "waarom"},
@@ -55,11 +60,20 @@ def _any(patterns: list[str], text: str) -> bool:
     return any(re.search(p, text, re.I | re.M) for p in patterns)
 
 
-def check_line(line: str, lang: str, earlier: list[str] = ()) -> list[str]:
+def _echoes(line: str, other: str, n: int = 5) -> bool:
+    """Whether ``line`` copies ``n`` consecutive words of ``other``."""
+    words = re.findall(r"\w+", line.lower())
+    target = " " + " ".join(re.findall(r"\w+", other.lower())) + " "
+    return any(f" {' '.join(words[i:i + n])} " in target for i in range(len(words) - n + 1))
+
+
+def check_line(line: str, lang: str, earlier: list[str] = (), level: int = 0, employee: str = "") -> list[str]:
     """Reasons to reject ``line`` as the customer's next line (empty list = acceptable).
 
     ``lang``: the session language; ``earlier``: the customer's previous lines (a line more than
-    80 % similar to one of them is a repeat).
+    80 % similar to one of them is a repeat); ``level``: the customer's escalation level (from
+    L2 on, apologising, thanking or agreeing is out of role); ``employee``: the employee's last
+    line (copying five words of it in a row is an echo, not an answer).
     """
     reasons = []
     text = line.strip()
@@ -77,6 +91,10 @@ def check_line(line: str, lang: str, earlier: list[str] = ()) -> list[str]:
     low = text.lower()
     if any(SequenceMatcher(None, low, e.lower()).ratio() > 0.8 for e in earlier):
         reasons.append("repeats an earlier line")
+    if level >= 2 and _any(_COOPERATIVE, text):
+        reasons.append(f"too cooperative for L{level}")
+    if employee and _echoes(text, employee):
+        reasons.append("echoes the employee")
     return reasons
 
 
