@@ -286,13 +286,15 @@ class Workbench:
         return "\n".join(h.text for h in hits)
 
     def new_session(self, scenario_id: str, difficulty: str, lang: str, policy: list[str] | None = None,
-                    opening: ActorLine | None = None, turns: list[Turn] | None = None, before_grading_call=None) -> Session:
+                    opening: ActorLine | None = None, turns: list[Turn] | None = None, before_grading_call=None,
+                    scenario: Scenario | None = None) -> Session:
         """A new session, or a stored one when ``opening``/``turns``/``policy`` are given.
-        ``before_grading_call``: see :class:`~actor.evaluator.Grader` ``before_call``.
+        ``before_grading_call``: see :class:`~actor.evaluator.Grader` ``before_call``;
+        ``scenario``: a version of the scenario to use instead of the saved one (trying an edit).
 
         Raises ``KeyError`` for an unknown scenario or difficulty, ``ValueError`` for a bad language.
         """
-        scenario = self.scenario(scenario_id, difficulty)
+        scenario = scenario or self.scenario(scenario_id, difficulty)
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
         grader = Grader(self.evaluator_model, self.evaluator_id, before_call=before_grading_call)

@@ -2,7 +2,8 @@
 database): a trainee sees no review tab and cannot open another trainee's session by its id; a
 reviewer searches, sees the dashboard, overrides a verdict with a comment, and finds the
 override in the CSV export; a trainer previews a scenario's prompt and an invalid edit is
-refused with the error shown and the file unchanged."""
+refused with the error shown and the file unchanged; an A/B run of two versions shows the
+actor's figures side by side."""
 
 from __future__ import annotations
 
@@ -96,13 +97,17 @@ def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
             expect(editor).to_contain_text("VlotPost")
             tina.get_by_role("button", name="Preview the customer's prompt").click()
             expect(tina.locator("#trainer-preview")).to_contain_text("Je speelt")
+            tina.locator("#trainer-ab").click()  # the file on disk (A) against the editor (B), two scripted trainees
+            expect(tina.locator("#trainer-figures")).to_contain_text("in character (shown lines)")
+            expect(tina.locator("#trainer-transcripts")).to_contain_text("counter-nl-unskilled")
+            tina.screenshot(path=str(shots / "r4-trainer-ab.png"), full_page=True)
             editor.click()
             tina.keyboard.press("Control+Home")
             tina.keyboard.type("mood_swings: 3\n")
             tina.locator("#trainer-save").click()
             expect(tina.locator("#trainer-status")).to_contain_text("nothing was saved")
             expect(tina.locator("#trainer-status")).to_contain_text("mood_swings")
-            tina.screenshot(path=str(shots / "r4-trainer-invalid.png"), full_page=True)
+            tina.screenshot(path=str(shots / "r5-trainer-invalid.png"), full_page=True)
             browser.close()
     finally:
         if server.proc and server.proc.poll() is None:

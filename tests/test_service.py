@@ -118,3 +118,19 @@ def test_the_feedback_panel_and_the_meter_show_what_was_graded(db):
     text = feedback_markdown(live, "nl")
     assert "Turn 1" in text and text.count("✓") == len(CRITERIA_AT_L1) and "Goed zo." in text
     assert 'data-level="1"' in meter_html(1, "nl") and meter_html(3, "en").count('class="on"') == 4
+
+
+def test_a_trainer_tries_two_versions_of_the_customer_prompt_side_by_side():
+    from actor.evaluator.rubric import PROMPTS_DIR
+    from actor.web.trainer import figures_table, run_version
+
+    text = (PROMPTS_DIR / "persona" / "customer.yaml").read_text(encoding="utf-8")
+    lines = ["Nou, en dan?", "Dat geloof ik niet.", "Ik wil mijn pakket.", "Waarom duurt dit zo lang?",
+             "Ik ga een klacht indienen.", "Schiet eens op."]
+    a, a_md = run_version(bench(lines), "persona/customer.yaml", text, ["counter-nl-unskilled"], "medium")
+    b, _ = run_version(bench(lines), "persona/customer.yaml", text.replace("één of twee", "één"), ["counter-nl-unskilled"], "medium")
+    assert a[0]["lines"] >= 1 and a[0]["final_level"] >= 1 and "counter-nl-unskilled" in a_md
+    table = figures_table({"A": a, "B": b})
+    assert list(table.columns) == ["measure", "A", "B"] and "final levels" in set(table["measure"])
+    with pytest.raises(ValueError, match="extra_key"):
+        run_version(bench(lines), "persona/customer.yaml", text + "\nextra_key: 1\n", ["counter-nl-unskilled"], "medium")

@@ -1,6 +1,7 @@
 """The trainer workspace (Gradio): edit scenarios, the customer's prompt, the rubric and the
 evaluator's files with validation shown inline (an invalid save changes nothing on disk),
-preview the customer's prompt as the model will see it, and read every saved version.
+preview the customer's prompt as the model will see it, read every saved version, try a text
+against scripted trainees, and run an A/B comparison of two versions with the actor's figures.
 
 Only trainers (or everyone when the app runs without login) may use it. A saved scenario is used
 by sessions started afterwards; the other files take effect for new sessions (the customer's
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 import html
 
+from pathlib import Path
+
 import gradio as gr
+import pandas as pd
 import yaml
 
-from actor import prompt_files
+from actor import prompt_files, trial
 from actor.auth import Users
 from actor.db import Database
 from actor.evaluator.rubric import PROMPTS_DIR
-from actor.persona.actor import Actor, Utterance, pick_tactic
+from actor.persona.actor import Actor, PersonaPrompt, Utterance, pick_tactic
 from actor.persona.scenario import Scenario, load_scenarios
 from actor.persona.state import initial_state
 
@@ -40,8 +44,6 @@ def preview(path: str, text: str, bench) -> str:
         return "_No preview for this file: it does not shape the customer's prompt._"
     actor = Actor(bench.persona_model, scenario, "nl", bench.retriever)
     if path == "persona/customer.yaml":
-        from actor.persona.actor import PersonaPrompt
-
         actor.prompt = PersonaPrompt.model_validate(yaml.safe_load(text)["nl"])
     state = initial_state(scenario.difficulties["medium"])
     tactic = pick_tactic(state)
@@ -49,6 +51,54 @@ def preview(path: str, text: str, bench) -> str:
     system, user = actor.messages(history, state, tactic, actor.examples(tactic, state))
     return (f"**system**\n<pre>{html.escape(system.text)}</pre>\n\n**user** (tactic *{tactic}*, level L{state.level})\n"
             f"<pre>{html.escape(user.text)}</pre>")
+
+
+def run_version(bench, path: str, text: str, names: list[str], difficulty: str) -> tuple[list[dict], str]:
+    """Play the scripted trainees ``names`` against ``text`` as the file ``path`` (a scenario or
+    the customer's prompt): ``(figures per script, the transcripts as Markdown)``. Raises
+    ``ValueError`` for another kind of file or an invalid text."""
+    problems = prompt_files.validate(path, text)
+    if problems:
+        raise ValueError("; ".join(problems))
+    data = yaml.safe_load(text)
+    available = trial.scripts()
+    results, parts = [], []
+    for name in names:
+        scenario_id, lang, _ = name.split("-")
+        if path.startswith("scenarios/"):
+            if scenario_id != Path(path).stem:
+                continue
+            session = trial.play(bench, scenario_id, lang, difficulty, trial.load_script(available[name]),
+                                 scenario=Scenario.model_validate(data))
+        elif path == "persona/customer.yaml":
+            session = trial.play(bench, scenario_id, lang, difficulty, trial.load_script(available[name]),
+                                 persona_prompt=PersonaPrompt.model_validate(data[lang]))
+        else:
+            raise ValueError("only scenarios and the customer's prompt can be tried out")
+        results.append({"script": name, **trial.figures(session)})
+        lines = [f"**{name}** — final L{session.state.level} ({session.state.outcome or 'open'})", "",
+                 f"- customer: {session.opening.text}"]
+        for t in session.turns:
+            lines.append(f"- trainee: {t.reply} · *move {t.move.move}, L{t.state_before.level}→L{t.state_after.level}*")
+            if t.answer:
+                lines.append(f"- customer ({t.answer.path}): {t.answer.text}")
+        parts.append("\n".join(lines))
+    return results, "\n\n".join(parts)
+
+
+def figures_table(columns: dict[str, list[dict]]) -> pd.DataFrame:
+    """The actor's figures per version, side by side (rows: measures; columns: versions)."""
+    rows = {"in character (guard, first draft)": [], "in character (shown lines)": [], "right language": [],
+            "median words per line": [], "fallback rate": [], "final levels": []}
+    for results in columns.values():
+        total = trial.summary(results) if results else {}
+        rows["in character (guard, first draft)"].append(f"{total.get('in_character_first_draft', 0):.0%}")
+        rows["in character (shown lines)"].append(f"{total.get('in_character_shown', 0):.0%}")
+        rows["right language"].append(f"{total.get('right_language', 0):.0%}")
+        rows["median words per line"].append(str(total.get("median_words")))
+        rows["fallback rate"].append(f"{total.get('fallback_rate', 0):.0%}")
+        rows["final levels"].append(", ".join(f"{r['script']}: L{r['final_level']}" for r in results))
+    return pd.DataFrame([[k, *v] for k, v in rows.items()], columns=["measure", *columns])
 
 
 def build_trainer(db: Database, users: Users, bench) -> None:
@@ -71,6 +121,19 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         show_version = gr.Button("Show this version", scale=1)
     version_text = gr.Code(language="yaml", label="Version (read only)", interactive=False, lines=12)
 
+    gr.Markdown("### Try it\nPlay scripted trainees against the text in the editor (*Try it*), or against a saved "
+                "version (A) and the editor's text (B) side by side (*A/B run*). On the embedded model a script "
+                "takes about a minute.")
+    with gr.Row():
+        script_names = gr.CheckboxGroup(list(trial.scripts()), label="Scripted trainees", scale=3, elem_id="trainer-scripts")
+        difficulty = gr.Radio(["easy", "medium", "hard"], value="medium", label="Difficulty", scale=1)
+    with gr.Row():
+        try_it = gr.Button("Try it", elem_id="trainer-try")
+        version_a = gr.Dropdown([], label="Version A (B = the editor)", elem_id="trainer-version-a")
+        ab_run = gr.Button("A/B run", elem_id="trainer-ab")
+    trial_table = gr.Dataframe(interactive=False, wrap=True, elem_id="trainer-figures")
+    trial_transcripts = gr.Markdown(elem_id="trainer-transcripts")
+
     def guard(request: gr.Request | None) -> None:
         if not may_train(users, request):
             raise gr.Error("Only trainers may edit scenarios, personas and the rubric.")
@@ -81,10 +144,44 @@ def build_trainer(db: Database, users: Users, bench) -> None:
 
     def on_load(p, request: gr.Request):
         guard(request)
-        return (PROMPTS_DIR / p).read_text(encoding="utf-8"), "", "", version_choices(p)
+        choices = version_choices(p)
+        scenario_id = Path(p).stem if p.startswith("scenarios/") else None
+        return ((PROMPTS_DIR / p).read_text(encoding="utf-8"), "", "", choices,
+                gr.update(choices=[("the file on disk", 0), *choices["choices"]], value=0),
+                gr.update(choices=list(trial.scripts(scenario_id)), value=list(trial.scripts(scenario_id, "nl"))[:2]))
 
-    load.click(on_load, path, [editor, status, prompt_preview, versions])
-    path.change(on_load, path, [editor, status, prompt_preview, versions])
+    load_outputs = [editor, status, prompt_preview, versions, version_a, script_names]
+    load.click(on_load, path, load_outputs)
+    path.change(on_load, path, load_outputs)
+
+    def on_try(p, text, names, level, request: gr.Request, progress=gr.Progress()):
+        guard(request)
+        if not names:
+            raise gr.Error("Pick at least one scripted trainee.")
+        try:
+            results, transcripts = run_version(bench, p, text, names, level)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from exc
+        return figures_table({"this text": results}), transcripts
+
+    try_it.click(on_try, [path, editor, script_names, difficulty], [trial_table, trial_transcripts])
+
+    def on_ab(p, text, vid, names, level, request: gr.Request, progress=gr.Progress()):
+        guard(request)
+        if not names:
+            raise gr.Error("Pick at least one scripted trainee.")
+        a_text = (PROMPTS_DIR / p).read_text(encoding="utf-8")
+        for v in db.prompt_versions(p):
+            if vid and v.id == vid:
+                a_text = v.content
+        try:
+            a, a_md = run_version(bench, p, a_text, names, level)
+            b, b_md = run_version(bench, p, text, names, level)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from exc
+        return figures_table({"A": a, "B": b}), f"#### A\n\n{a_md}\n\n#### B\n\n{b_md}"
+
+    ab_run.click(on_ab, [path, editor, version_a, script_names, difficulty], [trial_table, trial_transcripts])
 
     def report(problems: list[str]) -> str:
         if not problems:

@@ -32,8 +32,8 @@ from langchain_core.output_parsers import JsonOutputParser
 from actor.config import Settings
 from actor.evaluator.grader import load_prompt
 from actor.llm import chat_model, json_mode
-from actor.persona.guard import check_line, language_of
 from actor.session import Workbench
+from actor.trial import figures, load_script, play, summary
 
 HERE = Path(__file__).resolve().parent
 JUDGE_SCHEMA = {
@@ -77,25 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.only not in script.stem:
             continue
         scenario_id, lang, skill = script.stem.split("-")
-        session = bench.new_session(scenario_id, args.difficulty, lang)
-        for reply in yaml.safe_load(script.read_text(encoding="utf-8")):
-            if session.ended:
-                break
-            session.turn(reply, grade=False)  # the state follows the move judgement, as in the app
+        session = play(bench, scenario_id, lang, args.difficulty, load_script(script))
         lines = [t.answer for t in session.turns if t.answer]
         judged = [speaker(judge, judge_prompt, session.scenario.setting("en"), line.text) == "customer" for line in lines]
-        results.append({
-            "script": script.stem, "scenario": scenario_id, "lang": lang, "skill": skill,
-            "lines": len(lines),
-            "first_draft_ok": sum(1 for line in lines if line.path == "model"),
-            "shown_ok": sum(1 for i, line in enumerate(lines) if not check_line(line.text, lang, [x.text for x in lines[:i]])),
-            "first_token": [t.seconds.get("first_token") for t in session.turns if t.seconds.get("first_token")],
-            "judged_in_character": sum(judged),
-            "right_language": sum(1 for line in lines if language_of(line.text) in (lang, None)),
-            "words": [len(line.text.split()) for line in lines],
-            "fallbacks": sum(1 for line in lines if line.path == "fallback"),
-            "final_level": session.state.level, "outcome": session.state.outcome,
-        })
+        results.append({"script": script.stem, "scenario": scenario_id, "lang": lang, "skill": skill, **figures(session),
+                        "judged_in_character": sum(judged)})
         transcripts[script.stem] = session.to_dict()
         r = results[-1]
         print(f"{script.stem:28s} lines {r['lines']}  first-draft ok {r['first_draft_ok']}  judged in character "
@@ -104,9 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         print("no scripts matched")
         return
     n = sum(r["lines"] for r in results) or 1
-    words = [w for r in results for w in r["words"]]
-    print(f"in character (role guard, first draft): {sum(r['first_draft_ok'] for r in results) / n:.1%}")
-    print(f"in character (role guard, shown lines): {sum(r['shown_ok'] for r in results) / n:.1%}")
+    total = summary(results)
+    print(f"in character (role guard, first draft): {total['in_character_first_draft']:.1%}")
+    print(f"in character (role guard, shown lines): {total['in_character_shown']:.1%}")
     first = sorted(x for r in results for x in r["first_token"])
     if first:
         print(f"first customer token after the reply: p50 {statistics.median(first):.2f} s, max {first[-1]:.2f} s")
@@ -114,9 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"in character (evaluator model, shown lines): {sum(r['judged_in_character'] for r in results) / n:.1%} "
           f"(the judge on {calibration['n']} labelled lines: customer lines recognised {calibration['customer_recognised']:.0%}, "
           f"other speakers recognised {calibration['other_recognised']:.0%})")
-    print(f"right language: {sum(r['right_language'] for r in results) / n:.1%}")
-    print(f"median words per line: {statistics.median(words) if words else float('nan')}")
-    print(f"fallback rate: {sum(r['fallbacks'] for r in results) / n:.1%}")
+    print(f"right language: {total['right_language']:.1%}")
+    print(f"median words per line: {total['median_words']}")
+    print(f"fallback rate: {total['fallback_rate']:.1%}")
     by = {(r["scenario"], r["lang"], r["skill"]): r["final_level"] for r in results}
     for (scenario, lang, skill), level in sorted(by.items()):
         if skill == "skilled" and (scenario, lang, "unskilled") in by:
