@@ -70,8 +70,8 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
             assert 0 <= level <= 4
 
             panel = page.locator("#feedback-panel")
-            expect(panel).to_contain_text("Turn 4")
-            expect(panel).not_to_contain_text("grading", timeout=600_000)  # all four graded in the background
+            expect(panel).to_contain_text("Beurt 4")  # the session is Dutch
+            expect(panel).not_to_contain_text("wordt beoordeeld", timeout=600_000)  # all four graded in the background
             assert panel.inner_text().count("✓") + panel.inner_text().count("✗") >= 8
             page.screenshot(path=str(shots / "3-feedback.png"), full_page=True)
 

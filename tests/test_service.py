@@ -113,10 +113,10 @@ def test_the_feedback_panel_and_the_meter_show_what_was_graded(db):
     service = RehearsalService(bench(["Nou, dat werd tijd."]), db)
     live = service.start("counter", "easy", "nl")
     play(service, live.id, ACK)
-    assert "grading" in feedback_markdown(live, "nl") or "✓" in feedback_markdown(live, "nl")
+    assert "wordt beoordeeld" in feedback_markdown(live, "nl") or "✓" in feedback_markdown(live, "nl")
     service.wait_for_grades(live.id, timeout=30)
     text = feedback_markdown(live, "nl")
-    assert "Turn 1" in text and text.count("✓") == len(CRITERIA_AT_L1) and "Goed zo." in text
+    assert "Beurt 1" in text and "zet *erkennen*" in text and text.count("✓") == len(CRITERIA_AT_L1) and "Goed zo." in text
     assert 'data-level="1"' in meter_html(1, "nl") and meter_html(3, "en").count('class="on"') == 4
 
 

@@ -57,22 +57,36 @@ def chat_messages(live) -> list[dict]:
     return out
 
 
+TEXT = {
+    "nl": {"turn": "Beurt", "move": "zet", "grading": "wordt beoordeeld…", "rules_only": "model niet beschikbaar: alleen de vaste controles",
+           "empty": "Hier verschijnt de feedback op elk antwoord.",
+           "moves": {"acknowledge": "erkennen", "boundary": "grens stellen", "cave": "toegeven", "provoke": "uitlokken",
+                     "end_conversation": "gesprek beëindigen", "neutral": "neutraal"}},
+    "en": {"turn": "Turn", "move": "move", "grading": "grading…", "rules_only": "model unavailable: rule checks only",
+           "empty": "Feedback on each reply appears here.",
+           "moves": {"acknowledge": "acknowledge", "boundary": "boundary", "cave": "give in", "provoke": "provoke",
+                     "end_conversation": "end the conversation", "neutral": "neutral"}},
+}
+
+
 def feedback_markdown(live, lang: str) -> str:
-    """Per turn: the move, the verdicts (applicable criteria), the tip; newest first."""
+    """Per turn, newest first, in ``lang``: the move, the verdicts of the applicable criteria
+    (with the reason of each failed one) and the tip."""
     rubric = default_rubric()
+    T = TEXT[lang]
     parts = []
     for t in reversed(live.session.turns):
-        head = f"**Turn {t.number}** — L{t.state_before.level} → L{t.state_after.level}, move *{t.move.move}*"
+        head = f"**{T['turn']} {t.number}** — L{t.state_before.level} → L{t.state_after.level}, {T['move']} *{T['moves'][t.move.move]}*"
         a = t.assessment
         if a is None:
-            parts.append(f"{head}\n\n_grading…_")
+            parts.append(f"{head}\n\n_{T['grading']}_")
             continue
         rows = [f"- {MARK[r.verdict]} {rubric.criterion(cid).name(lang)}" + (f" — {r.reason}" if r.verdict == "fail" and r.reason else "")
                 for cid, r in a.criteria.items() if r.verdict != "n/a"]
         score = f" · score {a.score:.0%}" if a.score is not None else ""
-        status = " · _model unavailable: rule checks only_" if a.status == "rules_only" else ""
+        status = f" · _{T['rules_only']}_" if a.status == "rules_only" else ""
         parts.append(f"{head}{score}{status}\n\n" + "\n".join(rows) + (f"\n\n**Tip:** {a.tip}" if a.tip else ""))
-    return "\n\n---\n\n".join(parts) or "_Feedback on each reply appears here._"
+    return "\n\n---\n\n".join(parts) or f"_{T['empty']}_"
 
 
 def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, users=None) -> None:
@@ -80,16 +94,14 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
     are written under ``export_dir``. With ``users`` (:class:`actor.auth.Users`) that require a
     login, every session belongs to the logged-in user and nobody opens another's, also not by
     guessing an id."""
-    scenarios = service.bench.scenarios
-
     def owner(request: gr.Request | None) -> str | None:
         if users is None or not users.required():
             return None
         return getattr(request, "username", None) or ""
-    choices = [(f"{s.title('nl')} / {s.title('en')}", sid) for sid, s in scenarios.items()]
+    choices = [(f"{s.title('nl')} / {s.title('en')}", sid) for sid, s in service.bench.scenarios.items()]
 
     def briefing(scenario_id: str, lang: str) -> str:
-        s = scenarios[scenario_id]
+        s = service.bench.scenarios[scenario_id]  # read each time: a trainer may have saved a new version
         return f"**{s.title(lang)}** — {s.briefing(lang)}\n\n*{s.employee_role(lang)}*"
 
     def get_live(sid: str, request: gr.Request | None):
