@@ -23,7 +23,7 @@ from actor.knowledge.store import open_store
 
 RRF_K = 60  # the rank constant of reciprocal rank fusion
 CANDIDATES = 50  # candidates taken from each ranking before fusion
-QUERY_CACHE = 512  # distinct query texts whose embeddings are kept
+QUERY_CACHE = 512  # distinct queries whose embeddings and results are kept (cleared by refresh())
 _STEMMERS = {"nl": "dutch", "en": "english"}
 
 
@@ -151,19 +151,26 @@ class CourseRetriever:
     Facets are those of :func:`build_filter`; ``lang`` should always be given (the lexical
     side is per language; without it, only the dense side is used). The lexical index is built
     on the first query per language from the store's contents; call :meth:`refresh` after an
-    ingest in the same process. Thread-safe.
+    ingest in the same process. With ``cache`` (default) the last :data:`QUERY_CACHE` queries'
+    embeddings and results are kept: the actor asks the same few queries every turn, so a
+    repeated query costs no embedding and no search (``cache=False`` measures the cold path).
+    Thread-safe.
     """
 
-    def __init__(self, settings: Settings, embeddings: Embeddings, client=None) -> None:
+    def __init__(self, settings: Settings, embeddings: Embeddings, client=None, cache: bool = True) -> None:
+        self.cache = cache
         self.store = open_store(settings, embeddings, client)
         self.embeddings = embeddings
         self._lexical: dict[str, _LexicalIndex] = {}
         self._lock = threading.Lock()
         self._query_vectors: OrderedDict[str, list[float]] = OrderedDict()  # recent query texts (LRU)
+        self._results: OrderedDict[tuple, list[RetrievedChunk]] = OrderedDict()  # recent queries' hits (LRU)
 
     def _embed_query(self, text: str) -> list[float]:
         """The query's embedding; the last :data:`QUERY_CACHE` distinct texts are kept, because the
         actor asks the same few queries (aggression type + tactic) turn after turn (~19 ms each)."""
+        if not self.cache:
+            return self.embeddings.embed_query(text)
         with self._lock:
             vector = self._query_vectors.get(text)
             if vector is not None:
@@ -181,9 +188,10 @@ class CourseRetriever:
         return self.store._collection
 
     def refresh(self) -> None:
-        """Forget the lexical indexes (rebuilt from the store on the next query)."""
+        """Forget the lexical indexes and cached results (rebuilt from the store on the next query)."""
         with self._lock:
             self._lexical.clear()
+            self._results.clear()
 
     def _lexical_index(self, lang: str) -> _LexicalIndex:
         with self._lock:
@@ -202,6 +210,21 @@ class CourseRetriever:
         if not text.strip():
             raise ValueError("empty retrieval query")
         where = build_filter(**facets)
+        if not self.cache:
+            return self._query(text, where, k, per_document, facets)
+        key = (text, k, per_document, tuple(sorted(facets.items())))
+        with self._lock:
+            if key in self._results:  # the actor asks the same few questions every turn
+                self._results.move_to_end(key)
+                return list(self._results[key])
+        picked = self._query(text, where, k, per_document, facets)
+        with self._lock:
+            self._results[key] = picked
+            while len(self._results) > QUERY_CACHE:
+                self._results.popitem(last=False)
+        return list(picked)
+
+    def _query(self, text: str, where, k: int, per_document: int | None, facets: dict) -> list[RetrievedChunk]:
         dense = self._collection.query(
             query_embeddings=[self._embed_query(text)],
             n_results=CANDIDATES,
