@@ -285,3 +285,25 @@ def test_a_flawless_session_has_no_worst_moments_and_a_poor_one_no_best():
     bad = _session(Grader(FakeListChatModel(responses=[answer({c: "fail" for c in L1})] * 3), "fake", mode="joint"))
     d = write_debrief(bad[:1], "en", None)
     assert d.best == [] and [m.turn for m in d.worst] == [1]
+
+
+def test_a_verdict_that_quotes_the_customer_is_asked_again_with_the_reply_alone():
+    req = request()
+    confused = json.dumps({"reason": "sarcastic", "evidence": " ".join(req.customer_line.split()[:4]),
+                           "verdict": "fail"})
+    fixed = json.dumps({"reason": "kalm en vriendelijk", "evidence": "", "verdict": "pass"})
+    rest = per_criterion_answers({c: "pass" for c in L1[1:]})
+    model = RecordingFake(responses=[confused, fixed, *rest])
+    a = Grader(model, "fake", retries=0).grade(req)
+    assert a.verdicts()["stays_calm"] == "pass" and a.criteria["stays_calm"].reason == "kalm en vriendelijk"
+    assert req.customer_line in model.seen[0] and req.customer_line not in model.seen[1]
+    assert "reason in Dutch" in model.seen[0]
+
+
+def test_a_reason_cut_off_by_the_schema_ends_cleanly():
+    from actor.evaluator.grader import clip
+
+    assert clip("Kort.", 240) == "Kort."
+    long = "De medewerker blijft rustig. " + "Hij legt uitgebreid uit wat er is gebeurd en waarom " * 6
+    assert clip(long[:240], 240) == "De medewerker blijft rustig." or clip(long[:240], 240).endswith("…")
+    assert len(clip(long[:240], 240)) <= 240

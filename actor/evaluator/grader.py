@@ -44,7 +44,7 @@ LEVEL_NAMES = {
     3: "personal attack, insults",
     4: "intimidation or threat",
 }
-REASON_MAX = 160  # characters per reason (keeps the small model's output short)
+REASON_MAX = 240  # characters per reason (keeps the small model's output short)
 TIP_MAX = 200
 
 
@@ -90,6 +90,15 @@ class GradeRequest:
     def allowed(self) -> str:
         """What the rule checks compare promises with."""
         return self.policy_text or " ".join(self.policy)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` as a reader should see it: when it reached ``limit`` characters (the schema's cap
+    cut it off), up to its last sentence end, else its last whole word and an ellipsis."""
+    if len(text) < limit - 1:
+        return text
+    end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+    return text[: end + 1] if end > limit // 2 else text[: text.rfind(" ")].rstrip(",;:") + "…"
 
 
 def render_rubric(rubric: Rubric, lang: str = "en") -> str:
@@ -170,19 +179,28 @@ class Grader:
     def _ask_per_criterion(self, req: GradeRequest, criteria: list[str], reply: str) -> dict:
         """One short constrained call per criterion; the shared context is a reusable prefix."""
         context = self.prompt.context.format(**turn_fields(req, reply))
+        reply_only = self.prompt.context.format(**{**turn_fields(req, reply), "customer": "(left out: judge the employee's words only)"})
         answer: dict = {}
         for cid in criteria:
             c = self.rubric.criterion(cid)
             question = self.prompt.question.format(
                 name=c.name("en"), passes_when=c.passes_when("en")[0].lower() + c.passes_when("en")[1:],
                 checks="\n".join(f"- {check('en')}" for check in c.checks),
-                good=c.examples.good("en"), bad=c.examples.bad("en"),
+                good=c.examples.good("en"), bad=c.examples.bad("en"), language=LANGUAGE_NAMES.get(req.lang, "English"),
             )
             chain = json_mode(self.model, CRITERION_SCHEMA, "criterion_grade") | JsonOutputParser()
             self.before_call()
             out = chain.invoke([SystemMessage(self.system), HumanMessage(context + question)])
             if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
                 raise ValueError(f"no valid verdict for {cid}")
+            evidence = str(out.get("evidence", ""))
+            if out["verdict"] == "fail" and evidence and not rules.quote_in(evidence, reply) and rules.quote_in(
+                    evidence, req.customer_line):
+                # the model judged the customer's words: ask again with the reply alone
+                self.before_call()
+                out = chain.invoke([SystemMessage(self.system), HumanMessage(reply_only + question)])
+                if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
+                    raise ValueError(f"no valid verdict for {cid}")
             answer[cid] = out
         closing = (f"\nRate the tone of the employee's reply (1 = hostile, 2 = cold or curt, 3 = neutral, "
                    f"4 = polite, 5 = warm and respectful) and write one short coaching tip in "
@@ -237,7 +255,7 @@ class Grader:
                 item = answer[c.id]
                 evidence = str(item.get("evidence", ""))
                 results[c.id] = CriterionResult(
-                    reason=str(item.get("reason", "")).strip(),
+                    reason=clip(str(item.get("reason", "")).strip(), REASON_MAX),
                     evidence=evidence.strip() if rules.quote_in(evidence, req.reply) else "",
                     verdict=item["verdict"],
                 )
