@@ -287,9 +287,10 @@ class Workbench:
 
     def new_session(self, scenario_id: str, difficulty: str, lang: str, policy: list[str] | None = None,
                     opening: ActorLine | None = None, turns: list[Turn] | None = None, before_grading_call=None,
-                    scenario: Scenario | None = None) -> Session:
+                    scenario: Scenario | None = None, grading_yield_to=None) -> Session:
         """A new session, or a stored one when ``opening``/``turns``/``policy`` are given.
-        ``before_grading_call``: see :class:`~actor.evaluator.Grader` ``before_call``;
+        ``before_grading_call`` / ``grading_yield_to``: see :class:`~actor.evaluator.Grader`
+        ``before_call`` / ``yield_to``;
         ``scenario``: a version of the scenario to use instead of the saved one (trying an edit).
 
         Raises ``KeyError`` for an unknown scenario or difficulty, ``ValueError`` for a bad language.
@@ -297,7 +298,7 @@ class Workbench:
         scenario = scenario or self.scenario(scenario_id, difficulty)
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
-        grader = Grader(self.evaluator_model, self.evaluator_id, before_call=before_grading_call)
+        grader = Grader(self.evaluator_model, self.evaluator_id, before_call=before_grading_call, yield_to=grading_yield_to)
         actor = Actor(self.persona_model, scenario, lang, self.retriever)
         return Session(scenario, difficulty, lang, actor, grader, self.policy(scenario, lang) if policy is None else policy,
                        self.judge, self.policy_document(scenario, lang), opening, turns)

@@ -84,3 +84,27 @@ def test_concurrent_sessions_do_not_interleave(real_settings):
         t.join(timeout=120)
     assert [results[0], results[1]] == sequential
     assert model.loaded() is chat_model("persona", real_settings).loaded(), "the context is loaded once"
+
+
+def test_a_background_generation_gives_way_between_tokens(real_settings):
+    import threading
+    import time
+
+    from actor.llm import preemptible
+    from actor.llm.local import Preempted
+
+    model = chat_model("evaluator", real_settings)
+    question = [HumanMessage("Count from 1 to 60, separated by commas.")]
+    urgent = threading.Event()
+    plain = model.invoke(question, max_tokens=24, temperature=0.0)
+    same = preemptible(model, lambda: False).invoke(question, max_tokens=24, temperature=0.0)
+    assert same.text == plain.text and same.text  # not preempted: the same answer as a plain call
+
+    timer = threading.Timer(1.5, urgent.set)
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(Preempted):
+        preemptible(model, urgent.is_set).invoke(question, max_tokens=400, temperature=0.0)
+    assert time.perf_counter() - start < 6.0  # 400 tokens would take ~15 s; it stopped soon after the signal
+    with pytest.raises(Preempted):  # while the urgent work runs, it does not even start
+        preemptible(model, urgent.is_set).invoke(question, max_tokens=8)

@@ -34,7 +34,8 @@ from pydantic import BaseModel, ConfigDict
 from actor.evaluator import rules
 from actor.evaluator.assessment import CriterionResult, TurnAssessment, classify_move
 from actor.evaluator.rubric import PROMPTS_DIR, Rubric, applicable, default_rubric
-from actor.llm import json_mode
+from actor.llm import json_mode, preemptible
+from actor.llm.local import Preempted
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
 LEVEL_NAMES = {
@@ -160,14 +161,17 @@ class Grader:
     applicable criterion plus one for tone and tip, ``prompts/evaluator/criterion.yaml``) or
     ``joint`` (all criteria in one call, ``prompts/evaluator/grade.yaml``). ``before_call``: a
     function called before each model call (the app passes one that waits while a customer
-    line is being generated, so grading never slows the customer down). On the gold set the
+    line is being generated, so grading never slows the customer down); ``yield_to``: a function
+    that is true while more urgent work waits: a local generation in flight then stops between
+    tokens and is asked again once ``before_call`` returns. On the gold set the
     embedded model is less lenient per criterion (κ > 0 on five criteria instead of two; see
     ``python -m evals.evaluator --mode``).
     """
 
     def __init__(self, model: BaseChatModel, model_id: str, rubric: Rubric | None = None, retries: int = 2,
-                 mode: Literal["per_criterion", "joint"] = "per_criterion", before_call=None) -> None:
+                 mode: Literal["per_criterion", "joint"] = "per_criterion", before_call=None, yield_to=None) -> None:
         self.before_call = before_call or (lambda: None)  # e.g. wait while a customer line is generated
+        self.yield_to = yield_to
         self.model = model
         self.model_id = model_id
         self.rubric = rubric or default_rubric()
@@ -188,28 +192,38 @@ class Grader:
                 checks="\n".join(f"- {check('en')}" for check in c.checks),
                 good=c.examples.good("en"), bad=c.examples.bad("en"), language=LANGUAGE_NAMES.get(req.lang, "English"),
             )
-            chain = json_mode(self.model, CRITERION_SCHEMA, "criterion_grade") | JsonOutputParser()
-            self.before_call()
-            out = chain.invoke([SystemMessage(self.system), HumanMessage(context + question)])
+            chain = self._json(CRITERION_SCHEMA, "criterion_grade")
+            out = self._invoke(chain, [SystemMessage(self.system), HumanMessage(context + question)])
             if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
                 raise ValueError(f"no valid verdict for {cid}")
             evidence = str(out.get("evidence", ""))
             if out["verdict"] == "fail" and evidence and not rules.quote_in(evidence, reply) and rules.quote_in(
                     evidence, req.customer_line):
                 # the model judged the customer's words: ask again with the reply alone
-                self.before_call()
-                out = chain.invoke([SystemMessage(self.system), HumanMessage(reply_only + question)])
+                out = self._invoke(chain, [SystemMessage(self.system), HumanMessage(reply_only + question)])
                 if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
                     raise ValueError(f"no valid verdict for {cid}")
             answer[cid] = out
         closing = (f"\nRate the tone of the employee's reply (1 = hostile, 2 = cold or curt, 3 = neutral, "
                    f"4 = polite, 5 = warm and respectful) and write one short coaching tip in "
                    f"{LANGUAGE_NAMES.get(req.lang, 'English')}.")
-        self.before_call()
-        out = (json_mode(self.model, _object("ToneTip", TONE_TIP_PROPERTIES), "tone_tip") | JsonOutputParser()).invoke(
-            [SystemMessage(self.system), HumanMessage(context + closing)])
+        out = self._invoke(self._json(_object("ToneTip", TONE_TIP_PROPERTIES), "tone_tip"),
+                           [SystemMessage(self.system), HumanMessage(context + closing)])
         answer.update(tone=out.get("tone"), tip=out.get("tip", ""))
         return answer
+
+    def _json(self, schema: dict, name: str):
+        bound = json_mode(self.model, schema, name)
+        return (preemptible(bound, self.yield_to) if self.yield_to else bound) | JsonOutputParser()
+
+    def _invoke(self, chain, messages: list):
+        """One model call after ``before_call``; a preempted call waits and is asked again."""
+        while True:
+            self.before_call()
+            try:
+                return chain.invoke(messages)
+            except Preempted:
+                continue
 
     def messages(self, req: GradeRequest, criteria: list[str], reply: str) -> list:
         """The chat messages for one grading call (system part identical across turns)."""
@@ -220,9 +234,7 @@ class Grader:
 
     def _ask(self, req: GradeRequest, criteria: list[str], reply: str) -> dict:
         schema = grade_schema(criteria)
-        chain = json_mode(self.model, schema, "turn_grade") | JsonOutputParser()
-        self.before_call()
-        answer = chain.invoke(self.messages(req, criteria, reply))
+        answer = self._invoke(self._json(schema, "turn_grade"), self.messages(req, criteria, reply))
         if not isinstance(answer, dict):
             raise ValueError("the answer is not a JSON object")
         for cid in criteria:

@@ -36,6 +36,7 @@ __all__ = [
     "ModelFileError",
     "ModelRequestsForbidden",
     "model_requests_allowed",
+    "preemptible",
 ]
 
 Role = Literal["persona", "evaluator"]
@@ -81,6 +82,17 @@ def json_mode(model: BaseChatModel, schema: dict, name: str = "answer"):
     if isinstance(model, ChatOpenAI):
         return model.bind(response_format={"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
     return model
+
+
+def preemptible(runnable, yield_to):
+    """``runnable`` (a model or :func:`json_mode` binding) whose local generations stop between
+    tokens while ``yield_to()`` is true, raising :class:`~actor.llm.local.Preempted` (background
+    grading gives way to the customer's line). Other backends are returned unchanged: a remote
+    server runs requests in parallel."""
+    model = getattr(runnable, "bound", runnable)
+    if isinstance(model, LocalChatModel):
+        return runnable.bind(yield_to=yield_to)
+    return runnable
 
 
 def chat_model(role: Role, settings: Settings, *, streaming: bool = False, slot: str | None = None) -> BaseChatModel:

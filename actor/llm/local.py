@@ -96,6 +96,34 @@ def load_model(model_path: str, n_ctx: int, n_threads: int, slot: str = "default
         return loaded
 
 
+class Preempted(RuntimeError):
+    """A background generation gave way to more urgent work (see ``yield_to``); retry later."""
+
+
+def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to) -> dict:
+    """``create_chat_completion`` streamed internally, stopped between tokens as soon as
+    ``yield_to()`` is true (raises :class:`Preempted`); returns the same shape as the plain call
+    (content, finish reason, usage). The prompt evaluation itself cannot be interrupted, so it
+    is not started while ``yield_to()`` is true."""
+    if yield_to():
+        raise Preempted("waiting for foreground work")
+    parts, finish = [], None
+    stream = llama.create_chat_completion(messages=messages, stream=True, **params)
+    try:
+        for part in stream:
+            choice = part["choices"][0]
+            finish = choice.get("finish_reason") or finish
+            parts.append(choice.get("delta", {}).get("content") or "")
+            if yield_to():
+                raise Preempted("gave way to foreground work")
+    finally:
+        stream.close()
+    text = "".join(parts)
+    n_prompt = llama.n_tokens - len(llama.tokenize(text.encode(), add_bos=False)) if text else llama.n_tokens
+    usage = {"prompt_tokens": n_prompt, "completion_tokens": llama.n_tokens - n_prompt, "total_tokens": llama.n_tokens}
+    return {"choices": [{"message": {"content": text}, "finish_reason": finish}], "usage": usage}
+
+
 def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     roles = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
     out = []
@@ -187,14 +215,18 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         check_model_requests_allowed(self.model_name)
+        yield_to = kwargs.pop("yield_to", None)
         params = self._params(stop, kwargs)
         loaded = self.loaded()
         queued = time.perf_counter()
         with loaded.lock:
             start = time.perf_counter()
-            out = loaded.llama.create_chat_completion(
-                messages=_to_llama_messages(messages), stream=False, **params
-            )
+            if yield_to is None:
+                out = loaded.llama.create_chat_completion(
+                    messages=_to_llama_messages(messages), stream=False, **params
+                )
+            else:
+                out = _preemptible_completion(loaded.llama, _to_llama_messages(messages), params, yield_to)
             seconds = time.perf_counter() - start
         usage = out.get("usage") or {}
         choice = out["choices"][0]

@@ -11,9 +11,11 @@ What runs when, for one trainee reply (:meth:`RehearsalService.respond`)::
     move judgement (one short call) ─▶ persona state ─▶ customer line, streamed
         ─▶ turn stored ─▶ full grading queued on a background worker ─▶ assessment stored
 
-The grading worker waits while any customer line is being generated
-(:class:`ForegroundGate`), so grading never slows the customer's first token; the feedback
-panel shows the verdicts when they arrive. A failed model call never loses the trainee's text:
+The grading worker waits while any customer line is being generated (:class:`ForegroundGate`),
+and a grading call already running on the embedded model stops between tokens when a customer
+line starts and is asked again afterwards (``yield_to``), so grading slows the customer's
+first token at most by the rest of a prompt evaluation; the feedback panel shows the verdicts
+when they arrive. A failed model call never loses the trainee's text:
 the session layer degrades (rule-only verdicts, playbook line) and a reply refused for bad
 input changes nothing.
 """
@@ -50,6 +52,10 @@ class ForegroundGate:
             with self._cond:
                 self._active -= 1
                 self._cond.notify_all()
+
+    def busy(self) -> bool:
+        """Whether a customer line is being generated right now."""
+        return self._active > 0
 
     def wait_idle(self) -> None:
         with self._cond:
@@ -95,7 +101,7 @@ class RehearsalService:
         ``ValueError`` for a bad language or mode."""
         if mode not in ("practice", "assessment"):
             raise ValueError(f"mode must be 'practice' or 'assessment', got {mode!r}")
-        session = self.bench.new_session(scenario, difficulty, lang, before_grading_call=self.gate.wait_idle)
+        session = self.bench.new_session(scenario, difficulty, lang, before_grading_call=self.gate.wait_idle, grading_yield_to=self.gate.busy)
         sid = self.db.create_session(
             owner=owner, scenario=scenario, difficulty=difficulty, lang=lang, mode=mode, pass_mark=pass_mark,
             show_feedback=show_feedback and mode == "practice", status="active", opening=asdict(session.opening),
@@ -120,7 +126,7 @@ class RehearsalService:
                 turns = [turn_from_record({**_row_record(r)}) for r in rows]
                 session = self.bench.new_session(row.scenario, row.difficulty, row.lang, policy=row.policy,
                                                  opening=line_from_record(row.opening), turns=turns,
-                                                 before_grading_call=self.gate.wait_idle)
+                                                 before_grading_call=self.gate.wait_idle, grading_yield_to=self.gate.busy)
                 live = self._live[session_id] = Live(session_id, session, [r.id for r in rows])
                 for turn, tid in zip(session.turns, live.turn_ids):
                     if turn.assessment is None:
