@@ -166,7 +166,8 @@ def export_markdown(db: Database, session_id: str) -> str:
     lines = [f"# Session {session_id}", "",
              f"- trainee: {row.owner or '-'} · scenario: {row.scenario} ({row.difficulty}, {row.lang}) · mode: {row.mode}",
              f"- started: {row.created_at:%Y-%m-%d %H:%M} UTC · status: {row.status} · outcome: {row.outcome or '-'}",
-             f"- prompt sha256: `{(row.prompt_sha256 or '')[:12]}` · scenario sha256: `{(row.scenario_sha256 or '')[:12]}`", "",
+             f"- customer's prompt sha256 `{(row.prompt_sha256 or '')[:12]}` · scenario file sha256 "
+             f"`{(row.scenario_sha256 or '')[:12]}`", "",
              f"**Customer:** {row.opening.get('text', '')}", ""]
     for t in db.path(session_id):
         a = t.assessment or {}
@@ -178,11 +179,16 @@ def export_markdown(db: Database, session_id: str) -> str:
                 continue
             mine = [o for o in overrides if o.turn_id == t.id and o.criterion == cid]
             note = f" → **{final[cid]}** (reviewer {mine[-1].reviewer}: {mine[-1].comment})" if mine else ""
-            evidence = f" — “{r['evidence']}”" if r.get("evidence") else ""
-            lines.append(f"- {cid}: {r.get('verdict')}{note}{evidence}")
+            evidence = f" — quote: “{r['evidence']}”" if r.get("evidence") else ""
+            reason = f" — {r['reason']}" if r.get("reason") else ""
+            lines.append(f"- {cid}: {r.get('verdict')}{note}{reason}{evidence}")
         if a:
-            lines += ["", f"Evaluator: model `{a.get('model_id', '')}`, rubric `{a.get('rubric_sha256', '')[:12]}`, "
-                          f"prompt `{a.get('prompt_sha256', '')[:12]}`"]
+            lines += ["", f"Tip: {a.get('tip', '')}" if a.get("tip") else "",
+                      f"Evaluator: model `{a.get('model_id', '')}`, rubric sha256 `{a.get('rubric_sha256', '')[:12]}`, "
+                      f"grading prompt sha256 `{a.get('prompt_sha256', '')[:12]}`, status {a.get('status', '')}"]
+        if t.answer:
+            lines.append(f"Customer's line: {t.answer.get('path', '')}, tactic {t.answer.get('tactic', '')}, "
+                         f"prompt sha256 `{t.answer.get('prompt_sha256', '')[:12]}`")
         lines += [f"> {c.author}: {c.text}" for c in comments if c.turn_id == t.id]
         if t.answer:
             lines += ["", f"**Customer:** {t.answer['text']}"]

@@ -117,7 +117,7 @@ def test_the_feedback_panel_and_the_meter_show_what_was_graded(db):
     service.wait_for_grades(live.id, timeout=30)
     text = feedback_markdown(live, "nl")
     assert "Beurt 1" in text and "zet *erkennen*" in text and text.count("✓") == len(CRITERIA_AT_L1) and "Goed zo." in text
-    assert 'data-level="1"' in meter_html(1, "nl") and meter_html(3, "en").count('class="on"') == 4
+    assert 'data-level="1"' in meter_html(1, "nl") and meter_html(3, "en").count('class="on') == 4 and meter_html(3, "en").count('aria-current') == 1
 
 
 def test_a_trainer_tries_two_versions_of_the_customer_prompt_side_by_side():

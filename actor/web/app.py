@@ -28,7 +28,7 @@ def build_app(service: RehearsalService, db: Database, users: Users, export_dir:
             with gr.Tab("Rehearse", id="rehearse"):
                 build_trainee(demo, service, export_dir, users)
             with gr.Tab("Review", id="review", visible=False) as review_tab:
-                build_reviewer(db, users, export_dir)
+                build_reviewer(db, users, export_dir, lambda: service.bench.scenarios)
             with gr.Tab("Scenarios & rubric", id="train", visible=False) as train_tab:
                 build_trainer(db, users, service.bench)
         who = gr.Markdown()
@@ -50,6 +50,7 @@ def launch(demo: gr.Blocks, users: Users, host: str, port: int, export_dir: Path
     """Serve ``demo``: with a login when there are users, the sessions' queue unbounded by Gradio
     (sessions wait on the model's lock instead), downloads from ``export_dir`` only."""
     demo.queue(default_concurrency_limit=32)
+    print(f"serving on http://{host}:{port}", flush=True)
     demo.launch(server_name=host, server_port=port, css=CSS, allowed_paths=[str(export_dir)],
-                auth=users.login if users.required() else None,
-                auth_message="The training actor: log in with the name and password you were given.")
+                auth=users.login if users.required() else None, quiet=True, footer_links=["gradio"],
+                auth_message="The training actor / de trainingsacteur: log in with the name and password you were given.")

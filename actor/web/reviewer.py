@@ -17,7 +17,7 @@ import pandas as pd
 from actor import review
 from actor.auth import Users
 from actor.db import Database
-from actor.evaluator.rubric import CRITERIA
+from actor.evaluator.rubric import CRITERIA, default_rubric
 from actor.web.export import markdown_pdf
 
 ANY = "any"
@@ -43,8 +43,9 @@ def _date(text: str, end: bool = False) -> datetime | None:
     return day + timedelta(days=1) if end else day
 
 
-def build_reviewer(db: Database, users: Users, export_dir: Path) -> None:
-    """The workspace's components and events, inside the caller's ``gr.Blocks``/``gr.Tab``."""
+def build_reviewer(db: Database, users: Users, export_dir: Path, scenarios=dict) -> None:
+    """The workspace's components and events, inside the caller's ``gr.Blocks``/``gr.Tab``;
+    ``scenarios()`` returns the current scenarios by id (for their titles)."""
     gr.Markdown("### Sessions\nFilter, then click a row to open the transcript.")
     with gr.Row():
         owner = gr.Textbox(label="Trainee", scale=1)
@@ -74,7 +75,7 @@ def build_reviewer(db: Database, users: Users, export_dir: Path) -> None:
     with gr.Row():
         turn = gr.Number(label="Turn", precision=0, minimum=1, value=1, scale=1)
         criterion = gr.Dropdown(list(CRITERIA), value=CRITERIA[0], label="Criterion", scale=2)
-        verdict = gr.Radio(["pass", "fail", "n/a"], value="pass", label="Your verdict", scale=2)
+        verdict = gr.Radio(["pass", "fail", "n/a"], value=None, label="Your verdict", scale=2)
         comment = gr.Textbox(label="Why (kept beside the evaluator's verdict)", scale=4)
     with gr.Row():
         save_override = gr.Button("Save override")
@@ -97,10 +98,16 @@ def build_reviewer(db: Database, users: Users, export_dir: Path) -> None:
             db, owner=o.strip() or None, scenario=None if sc == ANY else sc, lang=None if la == ANY else la,
             mode=None if mo == ANY else mo, since=_date(si), until=_date(un, end=True),
             min_score=lo / 100 if lo > 0 else None, max_score=hi / 100 if hi < 100 else None, text=tx.strip())
-        rows = [[s.id, s.owner, s.scenario, s.lang, s.mode, s.status, f"{s.created_at:%Y-%m-%d %H:%M}", s.turns,
-                 "" if s.score is None else f"{s.score:.0%}"] for s in found]
+        titles = {sid: sc.title for sid, sc in scenarios().items()}
+        rows = [[s.id, s.owner, titles[s.scenario](s.lang) if s.scenario in titles else s.scenario, s.lang, s.mode, s.status,
+                 f"{s.created_at:%Y-%m-%d %H:%M}", s.turns, "" if s.score is None else f"{s.score:.0%}"] for s in found]
         data = review.dashboard(db, found)
+        names = {c.id: c.name("en") for c in default_rubric().criteria}
+        for key in ("pass_rate", "failures"):
+            data[key] = [{**r, "criterion": names.get(r["criterion"], r["criterion"])} for r in data[key]]
         frames = {k: pd.DataFrame(v) for k, v in data.items()}
+        if len(frames["over_time"]):
+            frames["over_time"]["date"] = pd.to_datetime(frames["over_time"]["date"])
         empty = {"pass_rate": ["criterion", "pass_rate"], "failures": ["criterion", "failures"],
                  "over_time": ["date", "score", "scenario"], "per_scenario": ["scenario", "score"]}
         frames = {k: f if len(f) else pd.DataFrame(columns=empty[k]) for k, f in frames.items()}
@@ -137,13 +144,15 @@ def build_reviewer(db: Database, users: Users, export_dir: Path) -> None:
 
     def on_override(sid, number, cid, v, why, request: gr.Request):
         guard(request)
+        if v not in ("pass", "fail", "n/a"):
+            raise gr.Error("Pick your verdict first.")
         if not why.strip():
             raise gr.Error("Say why you override the evaluator (the comment is kept beside both verdicts).")
         db.add_override(turn_id(sid, number), cid, v, why.strip(), getattr(request, "username", None) or "reviewer")
         gr.Info("Override saved; the evaluator's verdict stays visible beside it.")
-        return review.export_markdown(db, sid.strip()), ""
+        return review.export_markdown(db, sid.strip()), "", None
 
-    save_override.click(on_override, [session_id, turn, criterion, verdict, comment], [transcript, comment])
+    save_override.click(on_override, [session_id, turn, criterion, verdict, comment], [transcript, comment, verdict])
 
     def on_comment(sid, number, why, request: gr.Request):
         guard(request)

@@ -35,14 +35,20 @@ CSS = """
 .meter span.on {color:#fff; font-weight:600}
 #stop-button {background:#b42318; color:#fff}
 """
+CURRENT = ' aria-current="true"'
 COLORS = ["#12b76a", "#84cc16", "#f79009", "#f04438", "#912018"]
 
 
 def meter_html(level: int, lang: str) -> str:
-    """The escalation meter: five cells L0–L4, the current level and those below coloured."""
+    """The escalation meter: five cells L0–L4; the current level outlined, those below faint."""
+    def style(i: int) -> str:
+        if i == level:
+            return f"background:{COLORS[i]};outline:3px solid #101828"
+        return f"background:{COLORS[i]};opacity:0.35" if i < level else ""
+
     cells = "".join(
-        f'<span class="{"on" if i <= level else ""}" style="{f"background:{COLORS[i]}" if i <= level else ""}">'
-        f"{html.escape(name)}</span>" for i, name in enumerate(LEVELS[lang]))
+        f'<span class="{"on" if i <= level else ""}{" current" if i == level else ""}" style="{style(i)}"'
+        f"{CURRENT if i == level else ''}>{html.escape(name)}</span>" for i, name in enumerate(LEVELS[lang]))
     return f'<div class="meter" aria-label="escalation level L{level}" data-level="{level}">{cells}</div>'
 
 
@@ -116,7 +122,7 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         row = service.row(sid)
         s = live.session
         ended = row.status in ("ended", "stopped") or s.ended
-        header = (f"### {s.scenario.title(s.lang)} · {s.difficulty_name} · {s.lang}"
+        header = (f"### {s.scenario.title(s.lang)} · {s.difficulty_name} · {'Nederlands' if s.lang == 'nl' else 'English'}"
                   f"{' · assessment mode' if row.mode == 'assessment' else ''}\n{s.scenario.briefing(s.lang)}\n\n"
                   f"Resume link: `?session={sid}` · status: **{row.status}**"
                   + (f" · outcome: **{row.outcome or s.state.outcome}**" if (row.outcome or s.state.outcome) else ""))
@@ -236,6 +242,12 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
 
     send_args = dict(fn=on_send, inputs=[sid_state, reply], outputs=[chat, reply, meter, feedback, retry_turn])
     send.click(**send_args)
+
+    def on_clear(sid, request: gr.Request):
+        """The chat's bin icon only clears the view: the stored conversation comes straight back."""
+        return chat_messages(get_live(sid, request)) if sid else []
+
+    chat.clear(on_clear, sid_state, chat)
     reply.submit(**send_args)
 
     def on_tick(sid, show, request: gr.Request):
