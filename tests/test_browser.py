@@ -86,10 +86,10 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
             assert [t.strip() for t in page.locator('[data-testid="user"]').all_inner_texts()] == REPLIES
             page.screenshot(path=str(shots / "5-after-restart.png"), full_page=True)
 
-            page.get_by_role("button", name="End conversation").click()
+            page.get_by_role("button", name="Gesprek afronden").click()  # the room speaks the session's language
             debrief = page.locator("#debrief")
             expect(debrief).to_contain_text("Nabespreking", timeout=600_000)  # the session is Dutch
-            expect(page.get_by_role("button", name="Download debrief (PDF)")).to_be_visible()
+            expect(page.get_by_role("button", name="Download nabespreking (PDF)")).to_be_visible()
             page.screenshot(path=str(shots / "6-debrief.png"), full_page=True)
             browser.close()
     finally:

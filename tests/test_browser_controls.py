@@ -39,12 +39,12 @@ def test_controls(model_cache_home, tmp_path):
             page.get_by_role("button", name="Start the conversation").click()
             box = page.locator("#reply-box textarea")
             expect(box).to_be_editable()
-            expect(page.locator("#feedback-panel")).to_contain_text("hidden in assessment mode")
+            expect(page.locator("#feedback-panel")).to_contain_text("toetsmodus is de feedback verborgen")
 
             too_long = "Ik begrijp u. " * 80  # 1120 characters
             box.fill(too_long)
             page.locator("#send-button").click()
-            expect(page.get_by_text("reply too long").first).to_be_visible()
+            expect(page.get_by_text("Te lang antwoord").first).to_be_visible()  # in the session's language
             assert box.input_value() == too_long, "the trainee's text must stay in the box"
             page.screenshot(path=str(shots / "c1-too-long.png"), full_page=True)
 
@@ -56,9 +56,9 @@ def test_controls(model_cache_home, tmp_path):
                 expect(box).to_be_editable()
             expect(page.locator('[data-testid="bot"]')).to_have_count(3)
 
-            page.get_by_label("Retry from an earlier turn").click()
-            page.get_by_role("option", name="turn 2: Ik kijk het even na.").click()
-            page.get_by_role("button", name="Retry from here").click()
+            page.get_by_label("Opnieuw vanaf een eerdere beurt").click()
+            page.get_by_role("option", name="beurt 2: Ik kijk het even na.").click()
+            page.get_by_role("button", name="Opnieuw vanaf hier").click()
             expect(users).to_have_count(1)
             box.fill("Dat klinkt echt vervelend. Wat is er gebeurd?")
             page.locator("#send-button").click()
@@ -66,18 +66,18 @@ def test_controls(model_cache_home, tmp_path):
             expect(users.nth(1)).to_contain_text("Wat is er gebeurd?")
             page.screenshot(path=str(shots / "c2-retried.png"), full_page=True)
 
-            page.get_by_role("button", name="Pause").click()
+            page.get_by_role("button", name="Pauzeer").click()
             expect(box).not_to_be_editable()
-            page.get_by_role("button", name="Resume").click()
+            page.get_by_role("button", name="Hervat").click()
             expect(box).to_be_editable()
 
-            page.get_by_role("button", name="Stop now").click()
+            page.get_by_role("button", name="Nu stoppen").click()
             expect(page.get_by_text("What made this moment hard for you?", exact=False).or_(
                 page.get_by_text("Wat maakte dit moment lastig voor je?", exact=False))).to_be_visible()
             expect(box).not_to_be_editable()
-            page.get_by_label("Reflection").fill("De klant bleef maar doorgaan.")
-            page.get_by_role("button", name="Save").click()
-            expect(page.get_by_text("Saved.").first).to_be_visible()
+            page.get_by_label("Reflectie").fill("De klant bleef maar doorgaan.")
+            page.get_by_role("button", name="Opslaan").click()
+            expect(page.get_by_text("Opgeslagen.").first).to_be_visible()
             page.screenshot(path=str(shots / "c3-stopped.png"), full_page=True)
             browser.close()
     finally:

@@ -22,6 +22,43 @@ LEVELS = {
     "en": ["L0 irritated", "L1 criticises the organisation", "L2 refuses, challenges", "L3 personal attack", "L4 threat"],
 }
 MARK = {"pass": "✓", "fail": "✗", None: "…"}  # plain symbols: present in common fonts, unlike emoji
+LABELS = {
+    "nl": {"reply": f"Jouw antwoord (hoogstens {MAX_REPLY_CHARS} tekens; Enter verstuurt)", "send": "Verstuur",
+           "pause": "Pauzeer", "resume": "Hervat", "end": "Gesprek afronden", "stop": "Nu stoppen",
+           "retry_turn": "Opnieuw vanaf een eerdere beurt", "retry": "Opnieuw vanaf hier", "turn": "beurt",
+           "show_feedback": "Toon feedback", "debrief": "Toon de nabespreking", "md": "Download nabespreking (Markdown)",
+           "pdf": "Download nabespreking (PDF)", "new": "Nieuw gesprek", "reflection": "Reflectie", "save": "Opslaan",
+           "hidden": "In de toetsmodus is de feedback verborgen.", "assessment": "toetsmodus", "resume_link": "Link om verder te gaan",
+           "status": "status", "outcome": "uitkomst", "saved": "Opgeslagen. Neem even de tijd voor je verder gaat.",
+           "writing": "De nabespreking wordt geschreven: even wachten op de laatste beoordelingen…"},
+    "en": {"reply": f"Your reply (at most {MAX_REPLY_CHARS} characters; Enter sends)", "send": "Send",
+           "pause": "Pause", "resume": "Resume", "end": "End conversation", "stop": "Stop now",
+           "retry_turn": "Retry from an earlier turn", "retry": "Retry from here", "turn": "turn",
+           "show_feedback": "Show feedback", "debrief": "Show the debrief", "md": "Download debrief (Markdown)",
+           "pdf": "Download debrief (PDF)", "new": "New conversation", "reflection": "Reflection", "save": "Save",
+           "hidden": "Feedback is hidden in assessment mode.", "assessment": "assessment mode", "resume_link": "Resume link",
+           "status": "status", "outcome": "outcome", "saved": "Saved. Take a moment before you continue.",
+           "writing": "Writing your debrief: waiting for the last grades…"},
+}
+ERRORS_NL = {  # the session layer's messages, for a Dutch trainee
+    "empty reply": "Leeg antwoord: typ wat je tegen de klant zou zeggen.",
+    "reply too long": f"Te lang antwoord (hoogstens {MAX_REPLY_CHARS} tekens): zeg het korter, zoals je het hardop zou zeggen.",
+    "the conversation has ended": "Het gesprek is afgelopen.",
+    "the conversation is": "Het gesprek is gepauzeerd of afgelopen: hervat het of begin een nieuw gesprek.",
+    "the customer is still answering": "De klant is nog aan het antwoorden op je vorige antwoord.",
+}
+
+
+def message(exc: Exception, lang: str) -> str:
+    """A refusal from the session layer in the trainee's language."""
+    text = str(exc)
+    if lang == "nl":
+        for prefix, nl in ERRORS_NL.items():
+            if text.startswith(prefix):
+                return nl
+    return text
+
+
 REFLECTION = {
     "nl": "Je hebt het gesprek gestopt. Goed dat je op jezelf let. **Wat maakte dit moment lastig voor je?** "
           "(Je antwoord blijft bij je sessie; je mag dit ook overslaan.)",
@@ -122,10 +159,11 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         row = service.row(sid)
         s = live.session
         ended = row.status in ("ended", "stopped") or s.ended
+        L = LABELS[s.lang]
         header = (f"### {s.scenario.title(s.lang)} · {s.difficulty_name} · {'Nederlands' if s.lang == 'nl' else 'English'}"
-                  f"{' · assessment mode' if row.mode == 'assessment' else ''}\n{s.scenario.briefing(s.lang)}\n\n"
-                  f"Resume link: `?session={sid}` · status: **{row.status}**"
-                  + (f" · outcome: **{row.outcome or s.state.outcome}**" if (row.outcome or s.state.outcome) else ""))
+                  f"{' · ' + L['assessment'] if row.mode == 'assessment' else ''}\n{s.scenario.briefing(s.lang)}\n\n"
+                  f"{L['resume_link']}: `?session={sid}` · {L['status']}: **{row.status}**"
+                  + (f" · {L['outcome']}: **{row.outcome or s.state.outcome}**" if (row.outcome or s.state.outcome) else ""))
         return (
             sid,
             gr.update(visible=False),
@@ -133,11 +171,12 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
             header,
             meter_html(s.state.level, s.lang),
             chat_messages(live),
-            gr.update(interactive=not ended and row.status == "active", value=""),
-            feedback_markdown(live, s.lang) if row.show_feedback else "_Feedback is hidden in assessment mode._",
-            gr.update(choices=[(f"turn {t.number}: {t.reply[:40]}", t.number) for t in s.turns], value=None),
+            gr.update(interactive=not ended and row.status == "active", value="", label=L["reply"]),
+            feedback_markdown(live, s.lang) if row.show_feedback else f"_{L['hidden']}_",
+            gr.update(choices=[(f"{L['turn']} {t.number}: {t.reply[:40]}", t.number) for t in s.turns], value=None,
+                      label=L["retry_turn"]),
             gr.update(visible=row.status == "stopped" and not row.reflection),
-            gr.update(value="Resume" if row.status == "paused" else "Pause"),
+            gr.update(value=L["resume"] if row.status == "paused" else L["pause"]),
             row.debrief_markdown or "",
         )
 
@@ -147,13 +186,15 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
     with gr.Column(visible=True) as setup:
         with gr.Row():
             scenario = gr.Dropdown(choices, value=choices[0][1], label="Scenario")
-            difficulty = gr.Radio(["easy", "medium", "hard"], value="medium", label="Difficulty")
-            lang = gr.Radio([("Nederlands", "nl"), ("English", "en")], value="nl", label="Language")
+            difficulty = gr.Radio([("makkelijk · easy", "easy"), ("gemiddeld · medium", "medium"), ("moeilijk · hard", "hard")],
+                                  value="medium", label="Moeilijkheid · Difficulty")
+            lang = gr.Radio([("Nederlands", "nl"), ("English", "en")], value="nl", label="Taal · Language")
         brief = gr.Markdown(briefing(choices[0][1], "nl"))
         with gr.Row():
-            assessment = gr.Checkbox(False, label="Assessment mode (no feedback during the conversation)")
-            pass_mark = gr.Slider(0, 100, value=60, step=5, label="Pass mark (%)", visible=False)
-        start = gr.Button("Start the conversation", variant="primary")
+            assessment = gr.Checkbox(False, label="Toetsmodus: geen feedback tijdens het gesprek · Assessment mode "
+                                                   "(no feedback during the conversation)")
+            pass_mark = gr.Slider(0, 100, value=60, step=5, label="Cesuur · Pass mark (%)", visible=False)
+        start = gr.Button("Start het gesprek · Start the conversation", variant="primary")
     with gr.Column(visible=False) as room:
         header = gr.Markdown()
         meter = gr.HTML()
@@ -200,7 +241,20 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
                 gr.Warning("That session does not exist or is not yours. Start a new conversation.")
         return empty_page()
 
-    demo.load(on_load, None, page)
+    labelled = [send, end, stop, retry, show_feedback, debrief_button, download_md, download_pdf, new, reflection, save_reflection]
+
+    def on_labels(sid, request: gr.Request):
+        """The room's buttons and labels in the session's language."""
+        try:
+            L = LABELS[get_live(sid, request).session.lang] if sid else LABELS["en"]
+        except gr.Error:
+            L = LABELS["en"]
+        return (gr.update(value=L["send"]), gr.update(value=L["end"]), gr.update(value=L["stop"]), gr.update(value=L["retry"]),
+                gr.update(label=L["show_feedback"]), gr.update(value=L["debrief"]), gr.update(value=L["md"]),
+                gr.update(value=L["pdf"]), gr.update(value=L["new"]),
+                gr.update(label=L["reflection"]), gr.update(value=L["save"]))
+
+    demo.load(on_load, None, page).then(on_labels, sid_state, labelled)
     scenario.change(briefing, [scenario, lang], brief)
     lang.change(briefing, [scenario, lang], brief)
     assessment.change(lambda on: gr.update(visible=on), assessment, pass_mark)
@@ -214,7 +268,8 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
             raise gr.Error(str(exc)) from exc
         return view(live.id, request)
 
-    start.click(on_start, [scenario, difficulty, lang, assessment, pass_mark], page).then(None, sid_state, None, js=SET_URL_JS)
+    start.click(on_start, [scenario, difficulty, lang, assessment, pass_mark], page).then(
+        None, sid_state, None, js=SET_URL_JS).then(on_labels, sid_state, labelled)
 
     def on_send(sid, text, request: gr.Request):
         if not sid:
@@ -225,7 +280,7 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         try:
             first = next(stream)  # validation happens here: nothing has changed if it fails
         except ValueError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(message(exc, live.session.lang))
             yield gr.update(), gr.update(value=text), gr.update(), gr.update(), gr.update()
             return
         try:
@@ -234,7 +289,9 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
                     messages[-1] = {"role": "assistant", "content": item}
                     yield messages, gr.update(value="", interactive=False), gr.update(), gr.update(), gr.update()
         except Exception as exc:  # keep the trainee's words in the box
-            gr.Warning(f"The customer could not answer ({type(exc).__name__}). Your reply is still in the box: try again.")
+            gr.Warning(f"De klant kon niet antwoorden ({type(exc).__name__}). Je antwoord staat nog in het vak: probeer het opnieuw."
+                       if live.session.lang == "nl" else
+                       f"The customer could not answer ({type(exc).__name__}). Your reply is still in the box: try again.")
             yield chat_messages(live), gr.update(value=text, interactive=True), gr.update(), gr.update(), gr.update()
             return
         v = view(sid, request)
@@ -259,8 +316,8 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
             return gr.update()
         row = service.row(sid)
         if not row.show_feedback:
-            return "_Feedback is hidden in assessment mode._"
-        return feedback_markdown(live, live.session.lang) if show else "_Feedback hidden._"
+            return f"_{LABELS[live.session.lang]['hidden']}_"
+        return feedback_markdown(live, live.session.lang) if show else "…"
 
     timer.tick(on_tick, [sid_state, show_feedback], feedback, show_progress="hidden")
     show_feedback.change(on_tick, [sid_state, show_feedback], feedback)
@@ -288,7 +345,7 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
     def on_reflection(sid, text, request: gr.Request):
         get_live(sid, request)
         service.set_status(sid, "stopped", reflection=text.strip())
-        gr.Info("Saved. Take a moment before you continue.")
+        gr.Info(LABELS[get_live(sid, request).session.lang]["saved"])
         return gr.update(visible=False)
 
     save_reflection.click(on_reflection, [sid_state, reflection], reflection_box)
@@ -310,7 +367,7 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
             raise gr.Error("Reply at least once before asking for a debrief.")
         if end_it and service.row(sid).status in ("active", "paused"):
             service.set_status(sid, "ended")
-        yield (*view(sid, request)[:-1], "_Writing your debrief: waiting for the last grades…_", gr.update(), gr.update())
+        yield (*view(sid, request)[:-1], f"_{LABELS[live.session.lang]['writing']}_", gr.update(), gr.update())
         d = service.debrief(sid)
         row = service.row(sid)
         md = d.markdown
