@@ -4,7 +4,7 @@
 :class:`actor.testing.openai_stub.OpenAIStub` (real HTTP on loopback, streaming, a fixed
 latency before the first byte of every completion) and points both roles at it, then runs
 ``--sessions`` threads at once, each a trainee that starts a session and sends ``--turns``
-replies (``--think`` seconds apart) through :class:`actor.web.RehearsalService`: the code the
+replies (pauses of 0.5–1.5 × ``--think`` seconds, as people do not reply in lockstep) through :class:`actor.web.RehearsalService`: the code the
 web app runs per turn (move judgement with the real embedding model, persona state, retrieval
 of playbook lines from the real Chroma store, the customer's line streamed over HTTP and
 guarded, the turn stored in SQLite, grading queued on background workers). Gradio's own
@@ -21,16 +21,26 @@ import argparse
 import itertools
 import json
 import os
+import random
 import statistics
 import tempfile
 import threading
 import time
 
 LINES = itertools.count()
-CUSTOMER = [
-    "Ik sta hier nu al voor de {n}e keer en niemand weet waar mijn pakket is.",
-    "Waarom duurt dit zo lang, ik heb wel wat beters te doen dan hier {n} minuten staan.",
-    "Ik wil gewoon mijn jas, en wel nu, anders ga ik een klacht indienen nummer {n}.",
+CUSTOMER = [  # distinct lines, so the role guard's repeat check does not reject them
+    "Ik sta hier nu al een halfuur en niemand weet waar mijn pakket is.",
+    "Waarom duurt dit zo lang, ik heb wel wat beters te doen.",
+    "Ik wil gewoon mijn jas, en wel nu, anders dien ik een klacht in.",
+    "Dat zei uw collega vorige week ook al, en toen gebeurde er niks.",
+    "Hoe moeilijk kan het zijn om een doos uit de kast te pakken?",
+    "Ik heb er een vrije middag voor opgenomen, weet u dat?",
+    "Dan wil ik uw leidinggevende spreken, en snel graag.",
+    "Jullie app zegt al zes dagen dat het klaarligt, dus leg dat maar eens uit.",
+    "Ik ga dit op Google zetten, dat beloof ik u.",
+    "Nee, daar heb ik niks aan, ik wil een oplossing.",
+    "U kijkt alsof het u allemaal niks kan schelen.",
+    "Volgende week ben ik op reis, dus het moet vandaag.",
 ]
 
 
@@ -58,7 +68,7 @@ def stub_reply(body: dict) -> str:
     if fmt.get("type") == "json_schema":
         return json.dumps(fill(fmt["json_schema"]["schema"]))
     n = next(LINES)
-    return CUSTOMER[n % len(CUSTOMER)].format(n=n + 2)
+    return CUSTOMER[n % len(CUSTOMER)]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -71,7 +81,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--latency", type=float, default=0.2, help="stub seconds before the first byte")
-    parser.add_argument("--think", type=float, default=2.0, help="seconds between a customer line and the next reply")
+    parser.add_argument("--think", type=float, default=8.0,
+                        help="mean seconds between a customer line and the next reply (each pause drawn from 0.5–1.5 × this)")
     parser.add_argument("--grading-workers", type=int, default=8)
     args = parser.parse_args()
 
@@ -97,6 +108,7 @@ def main() -> None:
                    "Dat begrijp ik, ik zoek het uit.", "Mag ik uw ophaalcode?"]
 
         def trainee(i: int) -> None:
+            pauses = random.Random(i)  # people do not reply in lockstep
             try:
                 live = service.start(["counter", "phone", "office", "intimidation"][i % 4], "hard", "nl")
             except Exception as exc:
@@ -107,7 +119,7 @@ def main() -> None:
             for n in range(args.turns):
                 if live.session.ended:
                     break
-                time.sleep(args.think)
+                time.sleep(args.think * pauses.uniform(0.5, 1.5))
                 start = time.perf_counter()
                 first = None
                 try:
