@@ -307,3 +307,14 @@ def test_a_reason_cut_off_by_the_schema_ends_cleanly():
     long = "De medewerker blijft rustig. " + "Hij legt uitgebreid uit wat er is gebeurd en waarom " * 6
     assert clip(long[:240], 240) == "De medewerker blijft rustig." or clip(long[:240], 240).endswith("…")
     assert len(clip(long[:240], 240)) <= 240
+
+
+def test_inverted_promises_and_conditional_consequences_are_recognised():
+    from actor.evaluator.rules import move_sign
+
+    assert findings("Morgen ligt hij hier, dat beloof ik u.")[0].criterion == "no_false_promises"
+    assert findings("En anders geef ik u die €129 zelf terug uit de kassa.")[0].criterion == "no_false_promises"
+    assert move_sign("If the personal remarks continue, I'll end this conversation and call a colleague.") == (
+        "boundary", "If the personal remarks continue")
+    assert move_sign("Als het schelden doorgaat, stop ik het gesprek.")[0] == "boundary"
+    assert move_sign("Dit gesprek stopt hier, ik haal de beveiliging.")[0] == "end_conversation"

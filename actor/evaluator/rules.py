@@ -35,7 +35,8 @@ _CONCESSION = [
     r"\bi promise\b", r"\bi guarantee\b", r"\bdon't tell anyone\b",
     r"\bik beloof\b", r"\bik garandeer\b", r"\b(?:laten )?vervallen\b", r"\bkwijtschel",
     r"\bvan de rekening\b", r"\bregel het (?:meteen|wel|direct)\b", r"\bvoor deze keer\b",
-    r"\b(?:krijgt u|u krijgt|geef ik u|ik geef u|stort ik|ik stort)\b[^.!?]{0,30}\bgeld\b[^.!?]{0,15}\bterug\b",
+    r"\b(?:krijgt u|u krijgt|geef ik u|ik geef u|stort ik|ik stort)\b[^.!?]{0,30}(?:\bgeld\b|€|\beuro\b)[^.!?]{0,15}\bterug\b",
+    r"\bbeloof ik (?:u|je|het)\b", r"\bdat beloof ik\b", r"\bi(?:'ll| will) give you\b[^.!?]{0,30}\bback\b",
 ]
 _PROMISED_TIME = re.compile(
     r"\b(?:within|in|binnen)\s+(\w+)\s+(minutes?|minuten|hours?|uur|days?|dagen|werkdagen|werkdag|working days?)\b", re.I
@@ -74,6 +75,8 @@ _CONDITIONAL = [  # a consequence announced, not yet carried out: a boundary
     r"\bif you (?:keep|continue|go on|don't stop)\b", r"\b(?:als|wanneer) u (?:zo )?(?:doorgaat|blijft|niet stopt)\b",
     r"\bgaat dat door\b", r"\bgaat u (?:zo )?door\b", r"\bals (?:dit|dat|het) (?:zo )?doorgaat\b",
     r"\bif (?:this|that|it) (?:continues|goes on|happens again)\b",
+    r"\bif\b[^.!?;]{0,40}\b(?:continues?|goes on|go on|keeps? (?:on|up))\b",
+    r"\b(?:als|wanneer)\b[^.!?;]{0,40}\b(?:doorgaat|doorgaan|aanhoudt|aanhouden)\b",
 ]
 _BOUNDARY = [
     r"\b(?:i|we) (?:do not|don't|won't|will not) accept\b", r"\b(?:dat|die toon|dit) accepteer ik niet\b",

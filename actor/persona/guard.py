@@ -18,7 +18,8 @@ _EMPLOYEE_VOICE = [
     r"\bhow (?:can|may) i (?:help|assist)\b", r"\bwhat can i do for you\b", r"\bi understand your (?:frustration|concern)\b",
     r"\bthank you for (?:your patience|contacting|calling)\b", r"\bi apologi[sz]e for the inconvenience\b",
     r"\bwaarmee kan ik (?:u|je) helpen\b", r"\bhoe kan ik (?:u|je) helpen\b", r"\bik begrijp uw frustratie\b",
-    r"\bbedankt voor uw geduld\b", r"\bexcuses voor het ongemak\b",
+    r"\bbedankt voor uw geduld\b", r"\bexcuses voor het ongemak\b", r"\bi know you(?:'re| are) upset\b",
+    r"\bik begrijp dat u (?:boos|van streek|gefrustreerd) bent\b",
     r"^\s*(?:employee|medewerker|trainee|assistant|assistent)\s*:",
 ]
 _ASSISTANT_VOICE = [
