@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--annomi-sessions", type=int, default=12, help="per quality class")
     parser.add_argument("--annomi-turns", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--limit", type=int, help="only the first N gold rows (for a quicker repeat check)")
     parser.add_argument("--mode", choices=["per_criterion", "joint"], default="per_criterion", help="grading mode")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--dump", type=Path, help="append every gold assessment here (JSONL)")
@@ -262,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     figures: dict = {"model": grader.model_id}
     start = time.perf_counter()
     items = gold_requests(args.shared, settings) if {"gold", "move", "repeat"} & set(parts) else []
+    items = items[: args.limit] if args.limit else items
     runs = []
     if "gold" in parts:
         runs.append(run_gold(grader, items, dump=args.dump))
