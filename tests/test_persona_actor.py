@@ -168,3 +168,12 @@ def test_the_transcript_window_is_bounded_and_moves_in_blocks():
     assert max(sizes) <= 13 and sizes[:12] == list(range(1, 13))
     moved = [i for i in range(1, 40) if starts[i] != starts[i - 1]]
     assert all(b - a >= 6 for a, b in zip(moved, moved[1:])), "the window start must not move every turn"
+
+
+def test_the_prefill_prompt_is_the_start_of_the_next_turn_s_prompt():
+    actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", FakeRetriever())
+    system, head = actor.prefill_messages(HISTORY)
+    later = HISTORY + [Utterance("employee", "Ik kijk het na.")]
+    full = actor.messages(later, STATE, "vent", ["Nou?"])
+    assert system.text == full[0].text and head.text.endswith("\nMedewerker:")
+    assert full[1].text.startswith(head.text)  # llama.cpp reuses it as a cached prefix

@@ -170,6 +170,9 @@ class LocalChatModel(BaseChatModel):
     repeat_penalty: float = 1.1
     streaming: bool = False
     """When true, ``invoke`` streams internally too (callbacks receive tokens)."""
+    caches_prefix: bool = True
+    """The context keeps the last prompt's KV cache: a prompt that starts like the previous one
+    only evaluates the new tokens (callers may pre-evaluate a known prefix)."""
 
     @property
     def _llm_type(self) -> str:

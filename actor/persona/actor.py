@@ -186,6 +186,31 @@ class Actor:
         )
         return [SystemMessage(system), HumanMessage(user)]
 
+    def prefill_messages(self, history: list[Utterance]) -> list:
+        """The start of the next turn's prompt, up to the employee's label: what is already known
+        while the trainee is still thinking (see :meth:`prefill`)."""
+        p, L = self.prompt, self.lang
+        full = self.messages(history, PersonaState(level=0, aggression_type="frustration"), "vent", [])
+        head = p.user.split("{transcript}")[0]
+        transcript = "\n".join(
+            f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}"
+            if u.text != "…" else "(…)" for u in transcript_window(history)
+        )
+        return [full[0], HumanMessage(f"{head}{transcript}\n{p.employee_label}:")]
+
+    def prefill(self, history: list[Utterance]) -> None:
+        """Evaluate the known start of the next prompt now (one token generated and dropped), so
+        that llama.cpp finds it in its KV cache when the trainee replies: only the reply and the
+        turn's instructions are left to evaluate then. Failures are ignored (it is an
+        optimisation; the turn itself works without it). Only for models that keep a prompt
+        cache in this process (``caches_prefix``, the embedded model); a no-op for others."""
+        if not getattr(self.model, "caches_prefix", False):
+            return
+        try:
+            self.model.invoke(self.prefill_messages(history), max_tokens=1)
+        except Exception:
+            pass
+
     def reply(self, history: list[Utterance], state: PersonaState) -> ActorLine:
         """The customer's next line after ``history`` in ``state`` (never empty, never broken)."""
         line = None

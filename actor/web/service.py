@@ -8,8 +8,9 @@ a server restart.
 
 What runs when, for one trainee reply (:meth:`RehearsalService.respond`)::
 
-    move judgement (one short call) ─▶ persona state ─▶ customer line, streamed
+    move judgement (rules + nearest examples) ─▶ persona state ─▶ customer line, streamed
         ─▶ turn stored ─▶ full grading queued on a background worker ─▶ assessment stored
+        ─▶ the next prompt's known start evaluated into the KV cache while the trainee thinks
 
 The grading worker waits while any customer line is being generated (:class:`ForegroundGate`),
 and a grading call already running on the embedded model stops between tokens when a customer
@@ -92,6 +93,7 @@ class RehearsalService:
         self._live: dict[str, Live] = {}
         self._live_lock = threading.Lock()
         self._grading = ThreadPoolExecutor(grading_workers, thread_name_prefix="grading")
+        self._prefill = ThreadPoolExecutor(1, thread_name_prefix="prefill")
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class RehearsalService:
         live = Live(sid, session, [])
         with self._live_lock:
             self._live[sid] = live
+        self._prefill.submit(session.actor.prefill, list(session.history))  # while the trainee reads the opening
         return live
 
     def get(self, session_id: str, owner: str | None = None) -> Live:
@@ -171,6 +174,8 @@ class RehearsalService:
             live.turn_ids.append(tid)
             if live.session.ended:
                 self.db.update_session(session_id, status="ended", outcome=live.session.state.outcome)
+            else:  # while the trainee reads the line and thinks
+                self._prefill.submit(live.session.actor.prefill, list(live.session.history))
             self._queue_grading(live, turn, tid)
         finally:
             live.lock.release()
@@ -233,6 +238,7 @@ class RehearsalService:
 
     def close(self) -> None:
         self._grading.shutdown(wait=False, cancel_futures=True)
+        self._prefill.shutdown(wait=False, cancel_futures=True)
 
 
 def _row_record(row) -> dict:
