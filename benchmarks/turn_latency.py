@@ -104,9 +104,9 @@ def main() -> None:
               f"{(f'{grade:8.1f}' if grade else '   (busy)')} {prompt_tokens:7d} {perf.n_p_eval:5d} {rt_prompt:13.1f} "
               f"{rt_decode:13.1f} {app_decode:14.1f}  {turn.answer.path if turn.answer else 'end'}", flush=True)
     try:
-        service.wait_for_grades(live.id, timeout=300)
+        service.wait_for_grades(live.id, timeout=60)
     except Exception:
-        print("(some gradings were still queued after 5 minutes)")
+        print("(some gradings were still queued a minute after the last turn)")
     grades = [t.seconds.get("grade") for t in live.session.turns if t.seconds.get("grade")]
     firsts = [r["first"] for r in rows]
     print(f"first token p50 {statistics.median(firsts):.2f} s (turn 8: {rows[7]['first']:.2f} s)" if len(rows) >= 8
