@@ -297,7 +297,6 @@ def test_a_verdict_that_quotes_the_customer_is_asked_again_with_the_reply_alone(
     a = Grader(model, "fake", retries=0).grade(req)
     assert a.verdicts()["stays_calm"] == "pass" and a.criteria["stays_calm"].reason == "kalm en vriendelijk"
     assert req.customer_line in model.seen[0] and req.customer_line not in model.seen[1]
-    assert "reason in Dutch" in model.seen[0]
 
 
 def test_a_reason_cut_off_by_the_schema_ends_cleanly():
