@@ -70,3 +70,11 @@ def test_an_apologising_customer_at_l2_and_an_echo_of_the_employee_are_rejected(
     assert check_line("Nee? Wij gaan echt niet met uw pakketje zitten verstoppen? Ongelooflijk.", "nl", employee=employee) == [
         "echoes the employee"]
     assert check_line("Verstoppen? Wie heeft het over verstoppen?", "nl", employee=employee) == []
+
+
+def test_a_line_that_announces_the_customer_instead_of_speaking_is_a_leak():
+    from actor.persona.guard import check_line
+
+    assert "leaks instructions or breaks the fiction" in check_line("Hier is wat Klant nu zegt:", "nl")
+    assert "leaks instructions or breaks the fiction" in check_line("Here is what the customer says next:", "en")
+    assert check_line("Hier is mijn ophaalcode, en nu wil ik mijn pakket.", "nl") == []

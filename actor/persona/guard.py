@@ -34,6 +34,7 @@ _LEAKS = [
     # headings of the customer's own prompt (prompts/persona/customer.yaml)
     r"\bzo klink je nu\b", r"\bhoe je je nu voelt\b", r"\bwat je nu doet\b", r"\bhet gesprek tot nu toe\b",
     r"\bthis is how you sound\b", r"\bhow you feel now\b", r"\bwhat you do now\b", r"\bthe conversation so far\b",
+    r"\bwat (?:de )?klant (?:nu )?zegt\b", r"\bwhat (?:the )?customer says\b", r"^\s*(?:hier is|here(?:'s| is)) (?:wat|what|het antwoord|de reactie|the (?:response|reply|answer))\b",
 ]
 _COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropped the role
     r"\bsorry\b", r"\bi apologi[sz]e\b", r"\bthank(?:s| you)\b", r"\bi appreciate\b", r"\byou(?:'re| are) right\b",
