@@ -81,7 +81,10 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
 
             server.kill()  # mid-session: the conversation has not ended
             server.start()
-            page.goto(session_url)
+            page.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})  # the link opened anew
+            page.set_default_timeout(240_000)
+            page.goto(session_url, wait_until="domcontentloaded")
             expect(page.locator('[data-testid="user"]')).to_have_count(4)
             assert [t.strip() for t in page.locator('[data-testid="user"]').all_inner_texts()] == REPLIES
             page.screenshot(path=str(shots / "5-after-restart.png"), full_page=True)

@@ -215,7 +215,7 @@ def test_real_model_tells_a_good_reply_from_a_bad_one(real_settings):
     assert good.status == bad.status == "graded"
     assert good.verdicts()["stays_calm"] == "pass" and bad.verdicts()["stays_calm"] == "fail"
     assert good.move != "provoke" and bad.move == "provoke"
-    assert good.score > bad.score
+    assert bad.criteria["stays_calm"].evidence == "Calm down" and bad.criteria["stays_calm"].source == "rules"
     assert good.rubric_sha256 == bad.rubric_sha256 and "Qwen2.5" in good.model_id
 
 
