@@ -250,8 +250,8 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         except gr.Error:
             L = LABELS["en"]
         return (gr.update(value=L["send"]), gr.update(value=L["end"]), gr.update(value=L["stop"]), gr.update(value=L["retry"]),
-                gr.update(label=L["show_feedback"]), gr.update(value=L["debrief"]), gr.update(value=L["md"]),
-                gr.update(value=L["pdf"]), gr.update(value=L["new"]),
+                gr.update(label=L["show_feedback"]), gr.update(value=L["debrief"]), gr.update(label=L["md"]),
+                gr.update(label=L["pdf"]), gr.update(value=L["new"]),  # a download button's value is its file
                 gr.update(label=L["reflection"]), gr.update(value=L["save"]))
 
     demo.load(on_load, None, page).then(on_labels, sid_state, labelled)
