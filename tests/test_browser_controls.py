@@ -66,6 +66,10 @@ def test_controls(model_cache_home, tmp_path):
             expect(users.nth(1)).to_contain_text("Wat is er gebeurd?")
             page.screenshot(path=str(shots / "c2-retried.png"), full_page=True)
 
+            page.get_by_role("button", name="Toon de nabespreking").click()
+            expect(page.locator("#debrief")).to_contain_text("Nabespreking")
+            expect(page.get_by_role("button", name="Download nabespreking (PDF)")).to_be_visible()
+
             page.get_by_role("button", name="Pauzeer").click()
             expect(box).not_to_be_editable()
             page.get_by_role("button", name="Hervat").click()
