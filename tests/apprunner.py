@@ -48,6 +48,12 @@ class Server:
                 time.sleep(0.5)
         raise TimeoutError(f"the app did not start in {timeout} s: {self.log.read_text()[-2000:]}")
 
+    def stop(self) -> None:
+        """Terminate the app if it still runs (test teardown)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)

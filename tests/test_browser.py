@@ -96,6 +96,4 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
             page.screenshot(path=str(shots / "6-debrief.png"), full_page=True)
             browser.close()
     finally:
-        if server.proc and server.proc.poll() is None:
-            server.proc.terminate()
-            server.proc.wait(timeout=30)
+        server.stop()

@@ -85,9 +85,7 @@ def test_controls(model_cache_home, tmp_path):
             page.screenshot(path=str(shots / "c3-stopped.png"), full_page=True)
             browser.close()
     finally:
-        if server.proc and server.proc.poll() is None:
-            server.proc.terminate()
-            server.proc.wait(timeout=30)
+        server.stop()
 
     from actor.db import Database
 

@@ -110,9 +110,7 @@ def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
             tina.screenshot(path=str(shots / "r5-trainer-invalid.png"), full_page=True)
             browser.close()
     finally:
-        if server.proc and server.proc.poll() is None:
-            server.proc.terminate()
-            server.proc.wait(timeout=30)
+        server.stop()
     (exported,) = sorted((model_cache_home / "exports").glob("sessions-*.csv"), key=lambda p: p.stat().st_mtime)[-1:]
     rows = list(csv.DictReader(io.StringIO(exported.read_text(encoding="utf-8"))))
     assert [(r["session"], r["turn"], r["takes_control_ai"], r["takes_control_final"]) for r in rows][0] == (
