@@ -3,11 +3,14 @@
 Host and port come from ``ACTOR_APP_HOST`` / ``ACTOR_APP_PORT``; sessions are stored in
 ``ACTOR_DATABASE_URL`` (default: a SQLite file in ``ACTOR_HOME``). The page is the rehearsal
 room (:mod:`actor.web.trainee`); nothing here holds conversation state: each session lives in
-the service and the database, and its id travels in the URL (``?session=<id>``).
+the service and the database, and its id travels in the URL (``?session=<id>``). Downloads
+(debriefs, exports) are offered per user through ``/download/<token>``; no folder is served.
+Logins, lockouts and refusals are logged to standard error (logger ``actor.auth``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # private by default: no usage pings
@@ -38,8 +41,9 @@ def status_markdown(settings: Settings) -> str:
     )
 
 
-def build(settings: Settings, knowledge_status: str = "", service=None) -> tuple[gr.Blocks, object]:
-    """The Gradio app for ``settings`` and its :class:`~actor.auth.Users`.
+def build(settings: Settings, knowledge_status: str = "", service=None) -> tuple[gr.Blocks, object, object]:
+    """The Gradio app for ``settings``, its :class:`~actor.auth.Users` and its
+    :class:`~actor.web.downloads.Downloads`.
 
     ``service``: a :class:`~actor.web.RehearsalService` (built from ``settings`` when omitted:
     loads the embedding model, warms up the models, opens and migrates the database).
@@ -49,6 +53,7 @@ def build(settings: Settings, knowledge_status: str = "", service=None) -> tuple
     from actor.session import Workbench
     from actor.web import RehearsalService
     from actor.web.app import build_app
+    from actor.web.downloads import Downloads
 
     db = service.db if service is not None else Database.open(settings.database_url or default_url(settings.home))
     if service is None:
@@ -59,8 +64,9 @@ def build(settings: Settings, knowledge_status: str = "", service=None) -> tuple
         workers = 1 if settings.evaluator.backend == "local" else 8
         service = RehearsalService(bench, db, workers)
     users = Users(db)
+    downloads = Downloads(users)
     footer = status_markdown(settings) + (f"\n- {knowledge_status}" if knowledge_status else "")
-    return build_app(service, db, users, settings.home / "exports", footer), users
+    return build_app(service, db, users, downloads, footer), users, downloads
 
 
 def prepare_knowledge(settings: Settings) -> str:
@@ -83,15 +89,17 @@ def prepare_knowledge(settings: Settings) -> str:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("actor").setLevel(logging.INFO)
     settings = load_settings()
     knowledge_status = prepare_knowledge(settings)
     print(knowledge_status, flush=True)
     from actor.web.app import launch
 
-    demo, users = build(settings, knowledge_status)
+    demo, users, downloads = build(settings, knowledge_status)
     if users.required():
         print("login required (users exist; add more with `actor user add`)", flush=True)
-    launch(demo, users, settings.app_host, settings.app_port, settings.home / "exports")
+    launch(demo, users, downloads, settings.app_host, settings.app_port)
 
 
 if __name__ == "__main__":

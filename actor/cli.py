@@ -204,22 +204,33 @@ def _database():
     return Database.open(settings.database_url or default_url(settings.home))
 
 
+def _read_password(confirm: bool = True) -> str:
+    """The password from a hidden prompt (asked twice when ``confirm``) when standard input is
+    a terminal, else the first line of standard input (for scripts: ``… < file`` or a pipe).
+    Never from the command line, where ``ps`` and the shell history would show it."""
+    import sys
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    return line.rstrip("\r\n")
+
+
 @user_app.command("add")
 def user_add(
     name: str = typer.Argument(..., help="the login name"),
     role: Role = typer.Option(Role("trainee"), help="what the user may do"),
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
-                                 help="at least 8 characters (asked for when omitted)"),
 ) -> None:
-    """Add a user. Once a user exists, the app asks everyone to log in."""
+    """Add a user; the password (at least 8 characters) is asked for, or read from the first
+    line of standard input. Once a user exists, the app asks everyone to log in."""
     from actor.auth import Users
 
     try:
-        Users(_database()).add(name, role.value, password)
+        Users(_database()).add(name, role.value, _read_password())
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from exc
-    console.print(f"added {name} ({role.value})")
+    console.print(f"added {name} ({role.value})", highlight=False)
 
 
 @user_app.command("list")
@@ -227,6 +238,39 @@ def user_list() -> None:
     """List the users and their roles."""
     for u in _database().users():
         console.print(f"{u.username:24s} {u.role:9s} since {u.created_at:%Y-%m-%d}", highlight=False)
+
+
+@user_app.command("passwd")
+def user_passwd(name: str = typer.Argument(..., help="the login name")) -> None:
+    """Set a new password for a user (asked for, or read from the first line of standard
+    input). A running app takes it at the next login."""
+    from actor.auth import Users
+
+    try:
+        Users(_database()).set_password(name, _read_password())
+    except (ValueError, KeyError) as exc:
+        console.print(f"[red]{exc.args[0]}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(f"new password set for {name}", highlight=False)
+
+
+@user_app.command("remove")
+def user_remove(
+    name: str = typer.Argument(..., help="the login name"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+) -> None:
+    """Remove a user: they can no longer log in (their sessions stay). Restart the app to end
+    the sessions they are logged in with."""
+    from actor.auth import Users
+
+    if not yes and not typer.confirm(f"remove user {name}?"):
+        raise typer.Exit(1)
+    try:
+        Users(_database()).remove(name)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+    console.print(f"removed {name}", highlight=False)
 
 
 @app.command("export")
@@ -276,6 +320,52 @@ def import_command(path: Path = typer.Argument(..., exists=True, dir_okay=False,
         except (ValueError, KeyError, TypeError) as exc:
             console.print(f"[red]not imported: {exc}[/red]", highlight=False)
             raise typer.Exit(2) from exc
+
+
+judgement_app = typer.Typer(no_args_is_help=True, help="The judgement heads (fitted on the labelled bank and reviewers' overrides).")
+app.add_typer(judgement_app, name="judgement")
+
+
+@judgement_app.command("fit")
+def judgement_fit(
+    out: Path = typer.Option(None, help="where to save the heads (default: $ACTOR_HOME/judgement/heads.json, which the app loads before the shipped ones)"),
+    overrides: bool = typer.Option(True, help="add reviewers' overrides from the database as labels"),
+    compare: bool = typer.Option(True, help="print scenario-held-out figures before and after (a few minutes)"),
+) -> None:
+    """Refit the judgement heads on the bank plus reviewers' overrides and save them.
+
+    Prints the scenario-held-out accuracy per criterion of the bank alone and of the bank plus
+    the overrides (the overrides only ever join the training side). The app keeps its loaded
+    heads until it is restarted; nothing is written until the new heads are complete.
+    """
+    from actor.embeddings import E5Embeddings
+    from actor.judgement.bank import CRITERIA, load_bank
+    from actor.judgement.features import Featurizer
+    from actor.judgement.heads import fit_heads
+    from actor.judgement.judge import criterion_hash
+    from actor.judgement.learn import override_rows, rows_sha256
+    from actor.judgement.measure import holdout
+    from actor.evaluator import default_rubric
+
+    settings = load_settings()
+    rows, bank_sha = load_bank()
+    extra = override_rows(_database()) if overrides else []
+    console.print(f"bank: {len(rows)} rows (sha256 {bank_sha[:12]}); reviewer overrides: {len(extra)}")
+    featurizer = Featurizer(E5Embeddings())
+    if compare:
+        before, _ = holdout(rows, featurizer, progress=lambda m: None)
+        after, _ = holdout(rows, featurizer, progress=lambda m: None, extra_train=extra) if extra else (before, None)
+        console.print(f"{'criterion':<22} {'before':>7} {'after':>7}   (scenario-held-out accuracy on the bank)")
+        for cid in CRITERIA:
+            console.print(f"{cid:<22} {before['criteria'][cid]['accuracy']:>7.3f} {after['criteria'][cid]['accuracy']:>7.3f}")
+        console.print(f"{'move':<22} {before['move']['accuracy']:>7.3f} {after['move']['accuracy']:>7.3f}")
+    rubric = default_rubric()
+    heads = fit_heads(rows + extra, featurizer, bank_sha, rows_sha256(extra), progress=console.print,
+                      extra={"criterion_sha256": {c.id: criterion_hash(rubric, c.id) for c in rubric.criteria}})
+    target = out or Path(settings.home) / "judgement" / "heads.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    heads.save(target)
+    console.print(f"saved {target} ({len(rows) + len(extra)} rows); restart the app to use them")
 
 
 if __name__ == "__main__":  # pragma: no cover

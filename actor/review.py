@@ -8,13 +8,22 @@ Export formats: JSON (every stored column of the session, all its turns on every
 overrides and comments; :func:`import_session` re-creates identical records), CSV (one row per
 turn of the active branch, evaluator and effective verdict per criterion) and Markdown (the
 transcript with verdicts, evidence, overrides, comments and prompt hashes; PDF via
-:func:`actor.web.export.markdown_pdf`).
+:func:`actor.web.export.markdown_pdf`); :func:`export_bytes` gives any of them as a file's bytes.
+
+Exports hold what people typed as data, never as markup or formulas: in the Markdown (and so
+in the review tab and the PDF) every reply, customer line, reason, quote, tip, comment and
+debrief text goes through :func:`actor.web.render.text`; a CSV cell that a spreadsheet would
+read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets
+a leading apostrophe, as OWASP recommends, and the CSV file is UTF-8 with a byte order mark so
+spreadsheets read € and één correctly.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,8 +31,12 @@ from typing import Any
 from actor.db import Database
 from actor.db.models import CommentRow, OverrideRow, SessionRow, TurnRow
 from actor.evaluator.rubric import CRITERIA
+from actor.web.render import clean, debrief_markdown, text
 
 EXPORT_VERSION = 1
+EXPORT_FORMATS = ("csv", "json", "md", "pdf")
+_IDENT = re.compile(r"[a-z][a-z0-9_]*|n/a")
+FORMULA_START = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # and their full-width forms
 
 
 @dataclass(frozen=True)
@@ -134,68 +147,124 @@ def import_session(db: Database, data: dict[str, Any]) -> str:
     return data["session"]["id"]
 
 
+def csv_cell(value: Any) -> str:
+    """``value`` as a CSV cell that no spreadsheet runs: control characters removed (line
+    breaks kept), and a leading apostrophe when the text starts with a tab, a carriage return,
+    or (after spaces) ``=``, ``+``, ``-`` or ``@``, so it is shown as text, not evaluated."""
+    if value is None:
+        return ""
+    raw = str(value)
+    cell = clean(raw)
+    if raw[:1] in ("\t", "\r") or cell.lstrip(" ").startswith(FORMULA_START):
+        return "'" + cell
+    return cell
+
+
 def export_csv(db: Database, session_ids: list[str]) -> str:
-    """One CSV row per turn of each session's active branch."""
+    """One CSV row per turn of each session's active branch (every cell through
+    :func:`csv_cell`, every cell quoted). Raises ``KeyError`` for an unknown session."""
     out = io.StringIO()
     fields = ["session", "owner", "scenario", "lang", "mode", "created_at", "turn", "customer_line", "reply", "move",
               "level_before", "level_after", *[f"{c}_ai" for c in CRITERIA], *[f"{c}_final" for c in CRITERIA], "score"]
-    writer = csv.DictWriter(out, fieldnames=fields)
+    writer = csv.DictWriter(out, fieldnames=fields, quoting=csv.QUOTE_ALL)
     writer.writeheader()
     for sid in session_ids:
         row = db.get_session(sid)
+        if row is None:
+            raise KeyError(f"no session {sid!r}")
         overrides = db.overrides(sid)
         for t in db.path(sid):
             ai = {cid: r.get("verdict") for cid, r in ((t.assessment or {}).get("criteria") or {}).items()}
             final = effective(t, overrides)
-            writer.writerow({
+            writer.writerow({key: csv_cell(value) for key, value in {
                 "session": sid, "owner": row.owner or "", "scenario": row.scenario, "lang": row.lang, "mode": row.mode,
                 "created_at": row.created_at.isoformat(), "turn": t.number, "customer_line": t.customer_line,
                 "reply": t.reply, "move": t.move, "level_before": t.state_before["level"], "level_after": t.state_after["level"],
                 **{f"{c}_ai": ai.get(c) or "" for c in CRITERIA}, **{f"{c}_final": final.get(c) or "" for c in CRITERIA},
                 "score": "" if score(final) is None else f"{score(final):.3f}",
-            })
+            }.items()})
     return out.getvalue()
 
 
 def export_markdown(db: Database, session_id: str) -> str:
-    """The active branch as a Markdown transcript with verdicts, evidence, overrides and comments."""
+    """The active branch as a Markdown transcript with verdicts, evidence, overrides and
+    comments; everything people or models wrote is passed through :func:`~actor.web.render.text`
+    (shown as text wherever the Markdown is rendered). Raises ``KeyError``."""
     row = db.get_session(session_id)
     if row is None:
         raise KeyError(f"no session {session_id!r}")
     overrides, comments = db.overrides(session_id), db.comments(session_id)
-    lines = [f"# Session {session_id}", "",
-             f"- trainee: {row.owner or '-'} · scenario: {row.scenario} ({row.difficulty}, {row.lang}) · mode: {row.mode}",
-             f"- started: {row.created_at:%Y-%m-%d %H:%M} UTC · status: {row.status} · outcome: {row.outcome or '-'}",
+    lines = [f"# Session {text(session_id)}", "",
+             f"- trainee: {text(row.owner) or '-'} · scenario: {text(row.scenario)} ({text(row.difficulty)}, {text(row.lang)}) "
+             f"· mode: {text(row.mode)}",
+             f"- started: {row.created_at:%Y-%m-%d %H:%M} UTC · status: {text(row.status)} · outcome: {text(row.outcome) or '-'}",
              f"- customer's prompt sha256 `{(row.prompt_sha256 or '')[:12]}` · scenario file sha256 "
              f"`{(row.scenario_sha256 or '')[:12]}`", "",
-             f"**Customer:** {row.opening.get('text', '')}", ""]
+             f"**Customer:** {text((row.opening or {}).get('text', ''))}", ""]
     for t in db.path(session_id):
         a = t.assessment or {}
-        lines += [f"## Turn {t.number} (L{t.state_before['level']} → L{t.state_after['level']}, move {t.move})", "",
-                  f"**Trainee:** {t.reply}", ""]
+        lines += [f"## Turn {t.number} (L{t.state_before['level']} → L{t.state_after['level']}, move {_ident(t.move)})", "",
+                  f"**Trainee:** {text(t.reply)}", ""]
         final = effective(t, overrides)
         for cid, r in (a.get("criteria") or {}).items():
             if r.get("verdict") == "n/a":
                 continue
             mine = [o for o in overrides if o.turn_id == t.id and o.criterion == cid]
-            note = f" → **{final[cid]}** (reviewer {mine[-1].reviewer}: {mine[-1].comment})" if mine else ""
-            evidence = f" — quote: “{r['evidence']}”" if r.get("evidence") else ""
-            reason = f" — {r['reason']}" if r.get("reason") else ""
-            lines.append(f"- {cid}: {r.get('verdict')}{note}{reason}{evidence}")
+            note = (f" → **{_ident(final[cid])}** (reviewer {text(mine[-1].reviewer)}: {text(mine[-1].comment)})"
+                    if mine else "")
+            evidence = f" — quote: “{text(r['evidence'])}”" if r.get("evidence") else ""
+            reason = f" — {text(r['reason'])}" if r.get("reason") else ""
+            lines.append(f"- {_ident(cid)}: {_ident(r.get('verdict')) or 'none'}{note}{reason}{evidence}")
         if a:
-            lines += ["", f"Tip: {a.get('tip', '')}" if a.get("tip") else "",
-                      f"Evaluator: model `{a.get('model_id', '')}`, rubric sha256 `{a.get('rubric_sha256', '')[:12]}`, "
-                      f"grading prompt sha256 `{a.get('prompt_sha256', '')[:12]}`, status {a.get('status', '')}"]
+            lines += ["", f"Tip: {text(a.get('tip', ''))}" if a.get("tip") else "",
+                      f"Evaluator: model `{_code(a.get('model_id', ''))}`, rubric sha256 `{_code(a.get('rubric_sha256', ''))[:12]}`, "
+                      f"grading prompt sha256 `{_code(a.get('prompt_sha256', ''))[:12]}`, status {text(a.get('status', ''))}"]
         if t.answer:
-            lines.append(f"Customer's line: {t.answer.get('path', '')}, tactic {t.answer.get('tactic', '')}, "
-                         f"prompt sha256 `{t.answer.get('prompt_sha256', '')[:12]}`")
-        lines += [f"> {c.author}: {c.text}" for c in comments if c.turn_id == t.id]
+            lines.append(f"Customer's line: {text(t.answer.get('path', ''))}, tactic {text(t.answer.get('tactic', ''))}, "
+                         f"prompt sha256 `{_code(t.answer.get('prompt_sha256', ''))[:12]}`")
+        lines += [f"> {text(c.author)}: {text(c.text)}" for c in comments if c.turn_id == t.id]
         if t.answer:
-            lines += ["", f"**Customer:** {t.answer['text']}"]
+            lines += ["", f"**Customer:** {text(t.answer.get('text', ''))}"]
         lines.append("")
-    if row.debrief_markdown:
-        lines += ["---", "", row.debrief_markdown]
+    if row.debrief or row.debrief_markdown:
+        lines += ["---", "", _debrief(row)]
     return "\n".join(lines)
+
+
+def _ident(value: Any) -> str:
+    """A criterion id or verdict (``stays_calm``, ``n/a``) as it is when it looks like one,
+    else through :func:`~actor.web.render.text`."""
+    value = "" if value is None else str(value)
+    return value if _IDENT.fullmatch(value) else text(value)
+
+
+def _code(value: Any) -> str:
+    """A model id or hash for a code span: backticks and line breaks removed; ``-`` when empty."""
+    return clean(str(value or "")).replace("`", "").replace("\n", " ").strip() or "-"
+
+
+def _debrief(row: SessionRow) -> str:
+    """The stored debrief as Markdown with its free text escaped (without a structured debrief:
+    the stored Markdown, as text)."""
+    return debrief_markdown(row.debrief) if row.debrief else text(row.debrief_markdown)
+
+
+def export_bytes(db: Database, session_ids: list[str], fmt: str) -> bytes:
+    """The sessions as a file's bytes: ``csv`` (UTF-8 with a byte order mark), ``json`` (a list
+    of :func:`export_session` records, UTF-8), ``md`` (the transcripts, UTF-8) or ``pdf``.
+    Raises ``KeyError`` for an unknown session and ``ValueError`` for another format."""
+    if fmt == "csv":
+        return export_csv(db, session_ids).encode("utf-8-sig")
+    if fmt == "json":
+        return json.dumps([export_session(db, i) for i in session_ids], ensure_ascii=False, indent=2).encode("utf-8")
+    if fmt not in ("md", "pdf"):
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    md = "\n\n".join(export_markdown(db, i) for i in session_ids)
+    if fmt == "md":
+        return md.encode("utf-8")
+    from actor.web.export import markdown_pdf
+
+    return markdown_pdf(md, title="Sessions")
 
 
 def dashboard(db: Database, summaries: list[SessionSummary]) -> dict[str, list[dict[str, Any]]]:

@@ -3,17 +3,18 @@
 ::
 
     trainee text ─▶ Session.respond()
-       ├─ judge.judge(...)          wording rules + nearest examples ─▶ the trainee's move
+       ├─ judge.verdicts(...)       rules + e5 embeddings + fitted heads ─▶ verdicts, p(pass),
+       │                            tone and the move (actor.judgement; milliseconds, no chat model)
        ├─ next_state(...)           the move drives the persona state (pure function)
        ├─ actor.stream(...)         tactic + playbook lines + transcript ─▶ guarded customer line,
        │                            streamed to the caller as it is generated
-       └─ Session.grade(turn)       afterwards: the full per-criterion assessment (rubric +
-                                    policy facts ─▶ TurnAssessment); it does not hold up the
-                                    customer's first token
+       └─ Session.grade(turn)       afterwards: the chat model words the feedback (a reason per
+                                    failed criterion quoting the reply, a better phrasing) in the
+                                    session's language; the verdicts do not change
 
 Everything lives on the session object (no module-level state). A failed model call never
-loses the trainee's text: the move judgement degrades to ``neutral``, the grader to rule-only
-verdicts and the actor to a playbook line. Persistence is the caller's job
+loses the trainee's text: without embeddings or heads the verdicts come from the rule checks,
+the words from the rubric, and the actor answers with a playbook line. Persistence is the caller's job
 (:func:`turn_record` / :func:`turn_from_record`, :meth:`Session.to_dict`).
 """
 
@@ -23,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
-from actor.evaluator import GradeRequest, Grader, MoveJudge, MoveJudgement, TurnAssessment
+from actor.evaluator import GradeRequest, MoveJudgement, TurnAssessment
 from actor.persona.actor import Actor, ActorLine, Utterance
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState, initial_state, next_state
@@ -36,8 +37,9 @@ class Turn:
     """A completed turn: the customer's line, the trainee's reply, the move judgement, the state
     before and after, and the customer's answer (``None`` when the scenario ended).
 
-    ``assessment`` is ``None`` until :meth:`Session.grade` has run; ``seconds``: wall times of
-    the parts (``move``, ``first_token``, ``actor``, ``grade``).
+    ``assessment`` holds the verdicts from the moment the turn exists (``wording="pending"``)
+    and the words after :meth:`Session.grade`; ``seconds``: wall times of the parts (``move``,
+    ``first_token``, ``actor``, ``wording``, ``turn``).
     """
 
     number: int
@@ -49,6 +51,14 @@ class Turn:
     answer: ActorLine | None
     assessment: TurnAssessment | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def move_of(assessment: TurnAssessment) -> MoveJudgement:
+    """The move the verdicts imply (:func:`actor.judgement.bank.derive_move`), with the verdicts
+    that decided it as the reason."""
+    decided = ", ".join(f"{cid} {r.verdict}" + (f" (p={r.p_pass:.2f})" if r.p_pass is not None else "")
+                        for cid, r in assessment.criteria.items() if r.verdict in ("pass", "fail"))
+    return MoveJudgement(assessment.move, decided or assessment.status, "judgement", assessment.heads_sha256, assessment.seconds)
 
 
 def turn_record(turn: Turn) -> dict:
@@ -86,16 +96,16 @@ def turn_from_record(data: dict) -> Turn:
 class Session:
     """A rehearsal of ``scenario`` at ``difficulty`` in ``lang``.
 
-    ``policy``: the scenario's policy facts for the evaluator (retrieved text); ``policy_text``:
-    the whole policy document, for the rule checks on promised amounts and times; ``actor``,
-    ``grader`` and ``judge`` are built by the caller from the configured models. Without a
-    ``judge`` the move comes from the full grade, which then runs before the customer answers
-    (slower; kept for evaluations that compare the two). ``opening`` and ``turns`` restore a
-    stored session (the state continues from the last turn).
+    ``judge``: the shared :class:`~actor.judgement.judge.Judge` (verdicts and move);
+    ``writer``: the :class:`~actor.judgement.wording.Writer` that words the feedback (``None``:
+    the rubric's text); ``policy``: the scenario's policy facts (retrieved text);
+    ``policy_text``: the whole policy document, for the rule checks on promised amounts and
+    times. ``opening`` and ``turns`` restore a stored session (the state continues from the
+    last turn).
     """
 
-    def __init__(self, scenario: Scenario, difficulty: str, lang: str, actor: Actor, grader: Grader,
-                 policy: list[str] | None = None, judge: MoveJudge | None = None, policy_text: str = "",
+    def __init__(self, scenario: Scenario, difficulty: str, lang: str, actor: Actor, judge,
+                 policy: list[str] | None = None, writer=None, policy_text: str = "",
                  opening: ActorLine | None = None, turns: list[Turn] | None = None) -> None:
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
@@ -104,8 +114,8 @@ class Session:
         self.difficulty_name = difficulty
         self.lang = lang
         self.actor = actor
-        self.grader = grader
         self.judge = judge
+        self.writer = writer
         self.policy = policy or []
         self.policy_text = policy_text or " ".join(self.policy)
         self.opening = opening or actor.opening()
@@ -138,11 +148,13 @@ class Session:
         return self.state.ended
 
     def grade_request(self, turn: Turn) -> GradeRequest:
-        """What the evaluator gets for ``turn`` (the state the customer was in when they spoke)."""
+        """What the judgement gets for ``turn``: the customer's line with the level, aggression
+        type and tactic they spoke it with, the reply, the scenario and its policy."""
+        previous = self.opening if turn.number == 1 else self.turns[turn.number - 2].answer
         return GradeRequest(
             lang=self.lang, customer_line=turn.customer_line, reply=turn.reply, level=turn.state_before.level,
-            aggression_type=turn.state_before.aggression_type, scenario=self.scenario.title(self.lang), policy=self.policy,
-            policy_text=self.policy_text,
+            aggression_type=turn.state_before.aggression_type, tactic=previous.tactic if previous else None,
+            scenario=self.scenario.title(self.lang), policy=self.policy, policy_text=self.policy_text,
         )
 
     def check_reply(self, reply: str) -> str:
@@ -167,13 +179,10 @@ class Session:
         start = time.perf_counter()
         customer_line = self.history[-1].text
         pending = Turn(len(self.turns) + 1, customer_line, text, MoveJudgement("neutral", "", "fallback", ""), self.state, self.state, None)
-        if self.judge is not None:
-            pending.move = self.judge.judge(self.grade_request(pending))
-            pending.seconds["move"] = pending.move.seconds
-        else:
-            self.grade(pending)
-            pending.move = MoveJudgement(pending.assessment.move, "derived from the verdicts", "model", pending.assessment.prompt_sha256)
-        pending.state_after = next_state(self.state, pending.move.move, self.difficulty)
+        pending.assessment = self.judge.verdicts(self.grade_request(pending))
+        pending.move = move_of(pending.assessment)
+        pending.seconds["move"] = pending.move.seconds
+        pending.state_after = next_state(self.state, self.actor.signals(text, pending.move.move), self.difficulty)
         if not pending.state_after.ended:
             history = self.history + [Utterance("employee", text)]
             actor_start = time.perf_counter()
@@ -189,11 +198,14 @@ class Session:
         yield pending
 
     def grade(self, turn: Turn) -> TurnAssessment:
-        """The full per-criterion assessment of ``turn`` (stored on it). Never raises for model
-        trouble (see :meth:`Grader.grade`)."""
-        turn.assessment = self.grader.grade(self.grade_request(turn))
-        turn.seconds["grade"] = turn.assessment.seconds
-        return turn.assessment
+        """``turn``'s assessment with the feedback worded (returned, and set on the turn). The
+        verdicts stay as judged. Never raises for model trouble (the rubric's text is used)."""
+        req = self.grade_request(turn)
+        start = time.perf_counter()
+        assessment = self.judge.word(req, turn.assessment or self.judge.verdicts(req), writer=self.writer)
+        turn.seconds["wording"] = time.perf_counter() - start
+        turn.assessment = assessment
+        return assessment
 
     def turn(self, reply: str, grade: bool = True) -> Turn:
         """:meth:`respond` to the end, then :meth:`grade` (unless ``grade=False``)."""
@@ -201,7 +213,7 @@ class Session:
         for item in self.respond(reply):
             turn = item
         assert isinstance(turn, Turn)
-        if grade and turn.assessment is None:
+        if grade and (turn.assessment is None or turn.assessment.wording == "pending"):
             self.grade(turn)
         return turn
 
@@ -223,25 +235,31 @@ class Workbench:
     """What sessions share in one process: the scenarios, the retriever and the models.
 
     Build it with :meth:`from_settings` (ingests stale course material once, loads the
-    embedding model); :meth:`new_session` then costs no model load or index build. Sessions
-    themselves share nothing. ``judge``: the move judgement (stateless, shared);
-    ``evaluator_id``: stored with every assessment.
+    embedding model and the fitted judgement heads); :meth:`new_session` then costs no model load
+    or index build. Sessions themselves share nothing. ``judge``: the judgement (stateless,
+    shared); ``evaluator_id``: stored with every assessment; ``problems``: start-up lines for
+    the log (e.g. missing heads, with the command that rebuilds them).
     """
 
-    def __init__(self, scenarios: dict[str, Scenario], retriever, persona_model, evaluator_model, judge: MoveJudge,
-                 evaluator_id: str) -> None:
+    def __init__(self, scenarios: dict[str, Scenario], retriever, persona_model, evaluator_model, judge,
+                 evaluator_id: str, problems: list[str] | None = None) -> None:
         self.scenarios = scenarios
         self.retriever = retriever
         self.persona_model = persona_model
         self.evaluator_model = evaluator_model
         self.judge = judge
         self.evaluator_id = evaluator_id
+        self.problems = problems or []
 
     @classmethod
     def from_settings(cls, settings) -> "Workbench":
         """The configured models and course material. Raises what :func:`~actor.llm.chat_model`
         and the knowledge store raise (invalid course files, model file problems)."""
+        import logging
+
         from actor.embeddings import E5Embeddings
+        from actor.judgement.judge import Judge, load_heads
+        from actor.judgement.learn import heads_path
         from actor.knowledge import CourseRetriever, ingest, is_stale
         from actor.llm import chat_model, model_id
         from actor.persona.scenario import load_scenarios
@@ -249,9 +267,14 @@ class Workbench:
         embeddings = E5Embeddings()
         if is_stale(settings, embeddings):
             ingest(settings, embeddings, progress=False)
+        heads, problem = load_heads(heads_path(settings))
+        if problem:
+            logging.getLogger("actor").warning(problem)
+        evaluator_id = model_id("evaluator", settings)
         return cls(
             load_scenarios(), CourseRetriever(settings, embeddings), chat_model("persona", settings),
-            chat_model("evaluator", settings), MoveJudge(embeddings), model_id("evaluator", settings),
+            chat_model("evaluator", settings), Judge(embeddings, heads, model_id=evaluator_id), evaluator_id,
+            [problem] if problem else [],
         )
 
     def warm_up(self) -> float:
@@ -289,7 +312,7 @@ class Workbench:
                     opening: ActorLine | None = None, turns: list[Turn] | None = None, before_grading_call=None,
                     scenario: Scenario | None = None, grading_yield_to=None) -> Session:
         """A new session, or a stored one when ``opening``/``turns``/``policy`` are given.
-        ``before_grading_call`` / ``grading_yield_to``: see :class:`~actor.evaluator.Grader`
+        ``before_grading_call`` / ``grading_yield_to``: see :class:`~actor.judgement.wording.Writer`
         ``before_call`` / ``yield_to``;
         ``scenario``: a version of the scenario to use instead of the saved one (trying an edit).
 
@@ -298,10 +321,12 @@ class Workbench:
         scenario = scenario or self.scenario(scenario_id, difficulty)
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
-        grader = Grader(self.evaluator_model, self.evaluator_id, before_call=before_grading_call, yield_to=grading_yield_to)
+        from actor.judgement.wording import Writer
+
+        writer = Writer(self.evaluator_model, before_call=before_grading_call, yield_to=grading_yield_to)
         actor = Actor(self.persona_model, scenario, lang, self.retriever)
-        return Session(scenario, difficulty, lang, actor, grader, self.policy(scenario, lang) if policy is None else policy,
-                       self.judge, self.policy_document(scenario, lang), opening, turns)
+        return Session(scenario, difficulty, lang, actor, self.judge, self.policy(scenario, lang) if policy is None else policy,
+                       writer, self.policy_document(scenario, lang), opening, turns)
 
 
 def open_session(settings, scenario_id: str, difficulty: str, lang: str) -> Session:

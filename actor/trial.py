@@ -15,7 +15,7 @@ import yaml
 from pydantic import TypeAdapter
 
 from actor.persona.actor import PersonaPrompt
-from actor.persona.guard import check_line, language_of
+from actor.persona.guard import echoes, check_line, language_of, repeats
 from actor.persona.scenario import Scenario
 from actor.session import Session
 
@@ -51,12 +51,53 @@ def play(bench, scenario_id: str, lang: str, difficulty: str, replies: list[str]
     return session
 
 
+class LegacyMoves:
+    """The nearest-example move judge (:class:`~actor.evaluator.move.MoveJudge`) behind the
+    interface the session expects from its judgement (``verdicts(req)`` → an assessment with the
+    move; no criteria)."""
+
+    def __init__(self, embeddings) -> None:
+        from actor.evaluator.move import MoveJudge
+
+        self.judge = MoveJudge(embeddings)
+
+    def verdicts(self, req):
+        from actor.evaluator.assessment import TurnAssessment
+
+        m = self.judge.judge(req)
+        return TurnAssessment(criteria={}, tip="", move=m.move, status="graded", wording="pending", heads_sha256=m.prompt_sha256,
+                              rubric_sha256="", prompt_sha256="", model_id="move-judge", seconds=m.seconds)
+
+
 def figures(session: Session) -> dict:
-    """The customer's lines of ``session`` in numbers: ``lines``, ``first_draft_ok`` (accepted by
-    the role guard on the first draft), ``shown_ok`` (shown lines the guard accepts),
-    ``right_language``, ``words`` (per line), ``fallbacks``, ``final_level``, ``outcome``,
-    ``first_token`` (seconds per turn)."""
+    """The customer's lines of ``session`` in numbers (counts unless said otherwise):
+
+    ``lines``; ``first_draft_ok`` (the first draft was shown); ``shown_ok`` (shown lines the role
+    guard accepts); ``right_language``; ``words`` (per line); ``fallbacks``; ``replaced`` (shown,
+    then taken back); ``foreign`` (name another scenario's words, names or amounts); ``leaks``
+    (instruction text, list markup, several lines, speaker labels, or a guard leak);
+    ``repeats`` (like ANY earlier customer line, the opening included); ``echoes`` (copy ANY
+    trainee line so far); ``final_level``; ``outcome``; ``resolved_turn`` (the turn that resolved
+    the scenario, ``None`` if none); ``addressed_at_resolution`` (the concern was addressed then:
+    a hidden fact uncovered and a within-policy next step); ``facts`` (hidden facts uncovered);
+    ``first_token`` (seconds per turn); ``check_cost`` (seconds between the sixth word of a
+    first-draft line, when a streamed draft used to appear, and the checked line being shown).
+    """
     lines = [t.answer for t in session.turns if t.answer]
+    scene = session.actor.scene
+    said, trainee = [session.opening.text], []
+    foreign = leaks = repeated = echoed = 0
+    for t in session.turns:
+        trainee.append(t.reply)
+        if t.answer:
+            text = t.answer.text
+            foreign += bool(scene.foreign(text))
+            leaks += bool(scene.instruction_leak(text) or scene.markup(text)
+                          or "leaks instructions or breaks the fiction" in check_line(text, session.lang))
+            repeated += repeats(text, said)
+            echoed += any(echoes(text, r) for r in trainee)
+            said.append(text)
+    resolved = next((t for t in session.turns if t.state_after.outcome == "resolved"), None)
     return {
         "lines": len(lines),
         "first_draft_ok": sum(line.path == "model" for line in lines),
@@ -64,21 +105,34 @@ def figures(session: Session) -> dict:
         "right_language": sum(language_of(line.text) in (session.lang, None) for line in lines),
         "words": [len(line.text.split()) for line in lines],
         "fallbacks": sum(line.path == "fallback" for line in lines),
+        "replaced": sum(bool(line.replaced_after_display) for line in lines),
+        "foreign": foreign,
+        "leaks": leaks,
+        "repeats": repeated,
+        "echoes": echoed,
         "final_level": session.state.level,
         "outcome": session.state.outcome,
+        "resolved_turn": resolved.number if resolved else None,
+        "addressed_at_resolution": resolved.state_after.addressed if resolved else None,
+        "facts": len(session.state.facts),
         "first_token": [t.seconds["first_token"] for t in session.turns if t.seconds.get("first_token")],
+        "check_cost": [line.seconds["shown"] - line.seconds["first_words"] for line in lines
+                       if line.path == "model" and "first_words" in (line.seconds or {})],
     }
 
 
 def summary(results: list[dict]) -> dict:
     """Totals over several :func:`figures`: shares of lines in character (guard, first draft),
-    in the right language and from the fallback, the median words per line."""
+    in the right language and from the fallback, the median words per line, and the counts of
+    lines from another scenario, leaks, repeats, echoes and lines replaced after display."""
     n = sum(r["lines"] for r in results) or 1
     words = [w for r in results for w in r["words"]]
     return {
+        "lines": sum(r["lines"] for r in results),
         "in_character_first_draft": sum(r["first_draft_ok"] for r in results) / n,
         "in_character_shown": sum(r["shown_ok"] for r in results) / n,
         "right_language": sum(r["right_language"] for r in results) / n,
         "median_words": statistics.median(words) if words else None,
         "fallback_rate": sum(r["fallbacks"] for r in results) / n,
+        **{k: sum(r.get(k, 0) for r in results) for k in ("foreign", "leaks", "repeats", "echoes", "replaced")},
     }

@@ -53,7 +53,7 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
                 page.locator("#send-button").click()
                 seen: list[str] = []
                 deadline = time.monotonic() + 240
-                while time.monotonic() < deadline:  # watch the customer's line grow while it streams
+                while time.monotonic() < deadline:  # watch what the customer's line shows until it is complete
                     texts = bot.all_inner_texts()
                     if len(texts) > n and texts[n].strip() not in ("", "…") and (not seen or seen[-1] != texts[n]):
                         seen.append(texts[n])
@@ -62,9 +62,9 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
                     time.sleep(0.05)
                 final = bot.nth(n).inner_text()
                 assert final.strip() and final not in (opening,), f"turn {n}: no customer line"
-                partials_seen.append(len(set(seen)))
+                partials_seen.append(all(final.startswith(t.rstrip("…").strip()) for t in seen))  # nothing taken back
                 page.screenshot(path=str(shots / f"2-turn{n}.png"), full_page=True)
-            assert max(partials_seen) >= 2, f"no streaming observed: {partials_seen} distinct texts per turn"
+            assert all(ok for ok in partials_seen), "a customer line was shown and then replaced"
             expect(page.locator('[data-testid="user"]')).to_have_count(4)
             level = int(page.locator(".meter").get_attribute("data-level"))
             assert 0 <= level <= 4
@@ -92,7 +92,7 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
             page.get_by_role("button", name="Gesprek afronden").click()  # the room speaks the session's language
             debrief = page.locator("#debrief")
             expect(debrief).to_contain_text("Nabespreking", timeout=600_000)  # the session is Dutch
-            expect(page.get_by_role("button", name="Download nabespreking (PDF)")).to_be_visible()
+            expect(page.get_by_role("link", name="Download nabespreking (PDF)")).to_be_visible()  # a link: /download/<token>
             page.screenshot(path=str(shots / "6-debrief.png"), full_page=True)
             browser.close()
     finally:

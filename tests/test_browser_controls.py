@@ -68,7 +68,7 @@ def test_controls(model_cache_home, tmp_path):
 
             page.get_by_role("button", name="Toon de nabespreking").click()
             expect(page.locator("#debrief")).to_contain_text("Nabespreking")
-            expect(page.get_by_role("button", name="Download nabespreking (PDF)")).to_be_visible()
+            expect(page.get_by_role("link", name="Download nabespreking (PDF)")).to_be_visible()  # a link: /download/<token>
 
             page.get_by_role("button", name="Pauzeer").click()
             expect(box).not_to_be_editable()

@@ -87,6 +87,9 @@ def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
             rita.locator("#export-ids textarea, #export-ids input").first.fill(anna_session)
             rita.get_by_role("button", name="Export CSV").click()
             expect(rita.locator("#export-file")).to_contain_text(".csv")
+            exported = rita.request.get(server.url + rita.locator("#export-file").get_attribute("href"))
+            assert exported.status == 200  # offered to rita only (tests/test_security.py checks the refusals)
+            exported_csv = exported.body()
             expect(rita.get_by_role("tab", name="Scenarios & rubric")).to_have_count(0)  # reviewers do not edit
 
             tina = login(browser, server.url, "tina", "tina-geheim")
@@ -111,8 +114,7 @@ def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
             browser.close()
     finally:
         server.stop()
-    (exported,) = sorted((model_cache_home / "exports").glob("sessions-*.csv"), key=lambda p: p.stat().st_mtime)[-1:]
-    rows = list(csv.DictReader(io.StringIO(exported.read_text(encoding="utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(exported_csv.decode("utf-8-sig"))))
     assert [(r["session"], r["turn"], r["takes_control_ai"], r["takes_control_final"]) for r in rows][0] == (
         anna_session, "1", "fail", "pass")
     assert db.overrides(anna_session)[0].reviewer == "rita"

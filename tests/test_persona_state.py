@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actor.persona.scenario import Difficulty
-from actor.persona.state import PersonaState, initial_state, next_state
+from actor.persona.state import PersonaState, TurnSignals, initial_state, next_state
 
 
 def diff(kind: str = "frustration", start: int = 2, good: int = 2, step: int = 1, pressure: int = 2) -> Difficulty:
@@ -26,31 +26,32 @@ def play(d: Difficulty, moves: list[str]) -> PersonaState:
     ("d", "moves", "level", "demand", "outcome"),
     [
         # frustration calms with acknowledgement, one level per `good` fitting moves
-        (diff(), ["acknowledge", "acknowledge"], 1, "addressed", None),
-        (diff(good=1), ["acknowledge"], 1, "addressed", None),
-        (diff(good=1, start=1), ["acknowledge"], 0, "addressed", None),  # calm, not yet satisfied
-        (diff(good=1, start=1), ["acknowledge", "acknowledge"], 0, "resolved", "resolved"),
-        (diff(good=1, start=1), ["acknowledge", "neutral"], 0, "addressed", None),
+        (diff(), ["acknowledge", "acknowledge"], 1, "raised", None),
+        (diff(good=1), ["acknowledge"], 1, "raised", None),
+        (diff(good=1, start=1), ["acknowledge"], 0, "raised", None),  # calm, not yet satisfied
+        # acknowledgement alone never resolves the scenario, however calm the customer is
+        (diff(good=1, start=1), ["acknowledge"] * 6, 0, "raised", None),
+        (diff(good=1, start=1), ["acknowledge", "neutral"], 0, "raised", None),
         # one good line never drops more than one level, even with good=1 from L3
-        (diff(good=1, start=3), ["acknowledge"], 2, "addressed", None),
+        (diff(good=1, start=3), ["acknowledge"], 2, "raised", None),
         # a neutral move breaks the streak
-        (diff(), ["acknowledge", "neutral", "acknowledge"], 2, "addressed", None),
+        (diff(), ["acknowledge", "neutral", "acknowledge"], 2, "raised", None),
         # "calm down", sarcasm, arguing raise the level by the step
         (diff(step=1), ["provoke"], 3, "raised", None),
         (diff(step=2), ["provoke"], 4, "raised", None),
         (diff(step=2, start=3), ["provoke", "provoke"], 4, "raised", None),
-        # caving to a frustrated customer: no escalation, but a promise that will not hold
-        (diff(), ["cave"], 2, "addressed", None),
+        # caving to a frustrated customer: no escalation, a promise outside policy that will not hold
+        (diff(), ["cave"], 2, "raised", None),
         # instrumental: empathy alone does not help; pressure grows without a boundary
         (diff("instrumental", pressure=2), ["acknowledge", "acknowledge"], 3, "raised", None),
         (diff("instrumental", pressure=3), ["acknowledge", "neutral"], 2, "raised", None),
-        # instrumental: only a clear boundary de-escalates
-        (diff("instrumental", good=2), ["boundary", "boundary"], 1, "addressed", None),
+        # instrumental: only a clear boundary de-escalates (set, tested, held), but it addresses nothing
+        (diff("instrumental", good=2), ["boundary", "boundary"], 1, "raised", None),
         # instrumental: caving rewards the pressure, the demand grows
         (diff("instrumental"), ["cave"], 3, "escalated", None),
         (diff("white_collar"), ["cave", "cave"], 4, "escalated", None),
         # white-collar behaves like instrumental
-        (diff("white_collar", good=1), ["acknowledge", "boundary"], 1, "addressed", None),
+        (diff("white_collar", good=1), ["acknowledge", "boundary"], 1, "raised", None),
         # a threat ended correctly ends the scenario as a success
         (diff("instrumental", start=4), ["end_conversation"], 4, "raised", "success"),
         (diff("instrumental", start=3), ["provoke", "end_conversation"], 4, "raised", "success"),
@@ -62,6 +63,79 @@ def test_transitions(d, moves, level, demand, outcome):
     s = play(d, moves)
     assert (s.level, s.demand, s.outcome) == (level, demand, outcome)
     assert s.turn == len(moves)
+
+
+def sig(move: str = "neutral", step: bool = False, within: bool = True, facts=()) -> TurnSignals:
+    return TurnSignals(move, next_step=step, within_policy=within, facts_found=frozenset(facts))
+
+
+ACK, NEUTRAL, BOUNDARY = sig("acknowledge"), sig(), sig("boundary")
+FOUND = sig("acknowledge", facts={0})  # acknowledges and uncovers hidden fact 0
+OFFER = sig(step=True)  # a concrete next step within policy
+
+
+@pytest.mark.parametrize(
+    ("d", "turns", "want"),
+    [
+        # friendly but never addressing the problem: calm, heard, never resolved
+        (diff(good=1, start=1), [ACK] * 6, dict(level=0, heard=True, demand="raised", outcome=None, changes=("no_progress",))),
+        # frustration: heard + a hidden fact + a next step within policy resolves
+        (diff(good=1, start=1), [FOUND, OFFER], dict(facts=(0,), offer="within", next_step=True, demand="resolved", outcome="resolved")),
+        # a next step without any hidden fact uncovered does not address the concern
+        (diff(good=1, start=1), [ACK, OFFER], dict(facts=(), demand="raised", outcome=None)),
+        # a hidden fact without a next step neither
+        (diff(good=1, start=1), [FOUND, ACK, ACK], dict(facts=(0,), demand="raised", outcome=None)),
+        # substance without ever being heard does not satisfy a frustrated customer
+        (diff(good=1, start=1), [sig(facts={0}), OFFER], dict(heard=False, demand="addressed", outcome=None)),
+        # an offer outside policy: on the table, not resolving, trust drops
+        (diff(good=1, start=1), [FOUND, sig(step=True, within=False)],
+         dict(offer="outside", next_step=False, demand="raised", outcome=None, trust=0, changes=("outside_policy",))),
+        # ... until a within-policy next step replaces it
+        (diff(good=1, start=1), [FOUND, sig(step=True, within=False), OFFER, ACK], dict(offer="within", outcome="resolved")),
+        # addressed while still furious: the customer first has to calm down (L1 before the reply)
+        (diff(good=1, start=3), [sig("acknowledge", step=True, facts={0})], dict(level=2, demand="addressed", outcome=None)),
+        (diff(good=1, start=3), [sig("acknowledge", step=True, facts={0}), ACK], dict(level=1, outcome=None)),
+        (diff(good=1, start=3), [sig("acknowledge", step=True, facts={0}), ACK, ACK], dict(outcome="resolved")),
+        # instrumental: substance and a boundary, but the boundary must be tested once more and held
+        (diff("instrumental", good=1), [sig("boundary", step=True, facts={0})],
+         dict(level=1, boundary="set", demand="raised", outcome=None, changes=("fact:0", "boundary_set", "next_step"))),
+        (diff("instrumental", good=1), [sig("boundary", step=True, facts={0}), BOUNDARY],
+         dict(boundary="held", boundary_tests=1, outcome="resolved")),
+        (diff("white_collar", good=1), [sig("boundary", step=True, facts={0}), BOUNDARY], dict(outcome="resolved")),
+        # instrumental: acknowledgement and substance without a boundary do not resolve; pressure builds
+        (diff("instrumental", good=1, pressure=2), [sig("acknowledge", step=True, facts={0}), ACK],
+         dict(level=3, boundary="none", outcome=None)),
+        # instrumental: caving after a boundary undoes it and grows the demand
+        (diff("instrumental", good=1), [BOUNDARY, sig("cave")], dict(boundary="none", demand="escalated", offer="outside", level=2)),
+        (diff("instrumental", good=1), [BOUNDARY, sig("cave"), BOUNDARY], dict(boundary="set", demand="escalated")),
+        # a provocation that uncovers a fact: the fact counts, the level still rises
+        (diff(step=1), [sig("provoke", facts={1})], dict(level=3, facts=(1,), changes=("fact:1", "provoked"))),
+        # facts are announced once; unknown indices are ignored
+        (diff(), [sig(facts={0}), sig(facts={0, 2, -1})], dict(facts=(0, 2), changes=("fact:2",))),
+        # the first acknowledgement is news, the next ones without substance are not progress
+        (diff(good=3), [ACK], dict(heard=True, changes=("heard",))),
+        (diff(good=3), [ACK, ACK], dict(changes=("no_progress",))),
+    ],
+)
+def test_concern_transitions(d, turns, want):
+    s = play(d, turns)
+    assert {k: getattr(s, k) for k in want} == want
+
+
+def test_a_bare_move_is_a_move_without_other_signals():
+    d = diff("instrumental", good=1)
+    assert next_state(initial_state(d), "boundary", d) == next_state(initial_state(d), TurnSignals("boundary"), d)
+
+
+def test_the_state_survives_json():
+    import json
+    from dataclasses import asdict
+
+    s = play(diff("instrumental", good=1), [sig("boundary", step=True, facts={0, 2})])
+    assert PersonaState(**json.loads(json.dumps(asdict(s)))) == s
+    old = {"level": 2, "aggression_type": "frustration", "demand": "addressed", "warnings": 0, "trust": 1, "streak": 0,
+           "pressure": 0, "turn": 3, "outcome": None}  # a record stored before the concern existed
+    assert PersonaState(**old).facts == () and PersonaState(**old).boundary == "none"
 
 
 def test_skilled_ends_lower_than_unskilled():

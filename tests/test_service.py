@@ -12,24 +12,23 @@ from actor.db import Database
 from actor.session import Workbench
 from actor.web import RehearsalService, SessionNotFound
 from test_persona_actor import SCENARIO, FakeRetriever
-from test_session import ExactEmbeddings, move
-from actor.evaluator import MoveJudge
+from test_session import judge, move
 
 CRITERIA_AT_L1 = ["stays_calm", "acknowledges_emotion", "listens_and_explores", "takes_control", "no_false_promises"]
-GRADE = [json.dumps({"reason": "r", "evidence": "", "verdict": "pass"})] * len(CRITERIA_AT_L1) + [json.dumps({"tone": 4, "tip": "Goed zo."})]
+GRADE = [json.dumps({"better": "Goed zo. Wat staat er in de app?"})]
 
 
 def bench(lines: list[str], grades: int = 3) -> Workbench:
-    """A workbench on fakes; the move judge is the real one on the shipped example bank with
-    deterministic embeddings (a reply equal to an example takes its move)."""
+    """A workbench on fakes; the judgement is real (heads fitted on a tiny synthetic bank with
+    deterministic embeddings, ``tests/fakejudge.py``)."""
     scenario = SCENARIO.model_copy(update={"difficulties": {
         d: v.model_copy(update={"good_moves_to_deescalate": 3}) for d, v in SCENARIO.difficulties.items()}})
     return Workbench({"counter": scenario}, FakeRetriever(), FakeListChatModel(responses=lines),
-                     FakeListChatModel(responses=GRADE * grades), MoveJudge(ExactEmbeddings(), k=1), "fake")
+                     FakeListChatModel(responses=GRADE * grades), judge(), "fake")
 
 
-ACK = "Dus als ik het goed begrijp wilt u vooral weten waar uw pakket nu is?"  # an acknowledge example of the bank
-NEUTRAL = "Ik moet even in het systeem kijken."  # a neutral one
+ACK = move("acknowledge")
+NEUTRAL = move("neutral")
 
 
 @pytest.fixture
@@ -45,13 +44,17 @@ def play(service: RehearsalService, sid: str, reply: str):
 def test_a_turn_streams_is_stored_and_graded_in_the_background(db):
     service = RehearsalService(bench(["Nou, dat werd tijd dat iemand dat zegt, zeg."]), db)
     live = service.start("counter", "easy", "nl")
+    service._grading.submit(__import__("time").sleep, 1.0)  # the wording waits behind this
     texts, turn = play(service, live.id, ACK)
     assert texts[-1] == "Nou, dat werd tijd dat iemand dat zegt, zeg." and turn.move.move == "acknowledge"
     stored = db.path(live.id)
     assert [r.reply for r in stored] == [ACK] and stored[0].answer["text"] == texts[-1]
+    assert stored[0].assessment["criteria"]["stays_calm"]["verdict"] == "pass"  # stored with the turn
+    assert stored[0].assessment["wording"] == "pending"
     service.wait_for_grades(live.id, timeout=30)
     graded = db.turn(stored[0].id)
     assert graded.assessment["criteria"]["stays_calm"]["verdict"] == "pass" and graded.graded_at is not None
+    assert graded.assessment["wording"] in ("model", "rubric") and graded.assessment["tip"]
 
 
 def test_a_restarted_service_restores_the_session_and_grades_what_was_left(db):
@@ -65,7 +68,7 @@ def test_a_restarted_service_restores_the_session_and_grades_what_was_left(db):
     assert [t.reply for t in restored.session.turns] == [NEUTRAL, ACK]
     assert restored.session.history[-1].text == "En nu?" and restored.session.state == live.session.state
     again.wait_for_grades(live.id, timeout=30)
-    assert all(r.assessment for r in db.path(live.id))
+    assert all(r.assessment and r.assessment["wording"] != "pending" for r in db.path(live.id))
 
 
 def test_retry_keeps_the_old_branch(db):
@@ -112,11 +115,16 @@ def test_the_feedback_panel_and_the_meter_show_what_was_graded(db):
 
     service = RehearsalService(bench(["Nou, dat werd tijd."]), db)
     live = service.start("counter", "easy", "nl")
+    service._grading.submit(__import__("time").sleep, 1.0)  # the wording waits behind this
     play(service, live.id, ACK)
-    assert "wordt beoordeeld" in feedback_markdown(live, "nl") or "✓" in feedback_markdown(live, "nl")
+    text = feedback_markdown(live, "nl")  # verdicts at once, words pending
+    assert text.count("✓") == len(CRITERIA_AT_L1) and "toelichting volgt" in text
     service.wait_for_grades(live.id, timeout=30)
     text = feedback_markdown(live, "nl")
     assert "Beurt 1" in text and "zet *erkennen*" in text and text.count("✓") == len(CRITERIA_AT_L1) and "Goed zo." in text
+    unsure = live.session.turns[0].assessment.criteria["takes_control"].model_copy(update={"unsure": True, "p_pass": 0.55})
+    live.session.turns[0].assessment.criteria["takes_control"] = unsure
+    assert "? Neemt de regie — twijfel (p=0.55)" in feedback_markdown(live, "nl")
     assert 'data-level="1"' in meter_html(1, "nl") and meter_html(3, "en").count('class="on') == 4 and meter_html(3, "en").count('aria-current') == 1
 
 

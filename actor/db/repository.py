@@ -45,6 +45,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _scrub(value: Any) -> Any:
+    """``value`` with NUL characters removed from every string in it, also inside dicts and
+    lists (PostgreSQL refuses NUL in text and JSON columns; SQLite would store it)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
 def _check(fields: dict[str, Any], allowed: frozenset[str], what: str) -> None:
     if unknown := set(fields) - allowed:
         raise ValueError(f"unknown {what} field(s): {', '.join(sorted(unknown))}")
@@ -147,7 +159,7 @@ class Database:
         included), a bad ``mode`` or ``status``.
         """
         _check(fields, SESSION_FIELDS, "session")
-        row = SessionRow(**fields)
+        row = SessionRow(**_scrub(fields))
         with self._sessions.begin() as s:
             s.add(row)
         return row.id
@@ -167,7 +179,7 @@ class Database:
         _check(fields, UPDATABLE_FIELDS, "session")
         with self._sessions.begin() as s:
             row = _session_row(s, session_id)
-            for name, value in fields.items():
+            for name, value in _scrub(fields).items():
                 setattr(row, name, value)
             row.updated_at = utcnow()
 
@@ -190,6 +202,7 @@ class Database:
         session, ``ValueError`` for an unknown field or a parent that is not a turn of this session.
         """
         _check(fields, TURN_FIELDS, "turn")
+        fields = _scrub(fields)
         with self._sessions.begin() as s:
             row = _session_row(s, session_id)
             number = 1
@@ -220,7 +233,7 @@ class Database:
             turn = s.get(TurnRow, turn_id)
             if turn is None:
                 raise KeyError(f"no turn {turn_id}")
-            turn.assessment, turn.graded_at = assessment, utcnow()
+            turn.assessment, turn.graded_at = _scrub(assessment), utcnow()
 
     def set_head(self, session_id: str, turn_id: int | None) -> None:
         """Make ``turn_id`` the head of session ``session_id`` (``None``: back to the opening line).
@@ -287,6 +300,23 @@ class Database:
         with self._sessions() as s:
             return list(s.scalars(select(UserRow).order_by(UserRow.username)))
 
+    def set_password_hash(self, username: str, password_hash: str) -> None:
+        """Replace the password hash of ``username``. Raises ``KeyError`` for an unknown user."""
+        with self._sessions.begin() as s:
+            row = s.get(UserRow, username)
+            if row is None:
+                raise KeyError(f"no user {username!r}")
+            row.password_hash = password_hash
+
+    def remove_user(self, username: str) -> None:
+        """Delete the user ``username`` (their sessions stay, with their name as owner). Raises
+        ``KeyError`` for an unknown user."""
+        with self._sessions.begin() as s:
+            row = s.get(UserRow, username)
+            if row is None:
+                raise KeyError(f"no user {username!r}")
+            s.delete(row)
+
     # --- reviews ---
 
     def add_override(self, turn_id: int, criterion: str, verdict: str, comment: str, reviewer: str) -> int:
@@ -300,7 +330,7 @@ class Database:
                 raise KeyError(f"no turn {turn_id}")
             if turn.assessment and criterion not in turn.assessment.get("criteria", {}):
                 raise ValueError(f"unknown criterion {criterion!r}")
-            row = OverrideRow(turn_id=turn_id, criterion=criterion, verdict=verdict, comment=comment,
+            row = OverrideRow(turn_id=turn_id, criterion=criterion, verdict=verdict, comment=_scrub(comment),
                               reviewer=reviewer, created_at=utcnow())
             s.add(row)
             s.flush()
@@ -314,7 +344,7 @@ class Database:
         with self._sessions.begin() as s:
             if s.get(TurnRow, turn_id) is None:
                 raise KeyError(f"no turn {turn_id}")
-            row = CommentRow(turn_id=turn_id, author=author, text=text.strip(), created_at=utcnow())
+            row = CommentRow(turn_id=turn_id, author=author, text=_scrub(text).strip(), created_at=utcnow())
             s.add(row)
             s.flush()
             return row.id
@@ -357,7 +387,7 @@ class Database:
     def add_prompt_version(self, path: str, content: str, sha256: str, author: str) -> int:
         """Keep a saved version of the prompt file ``path`` (relative to ``prompts/``)."""
         with self._sessions.begin() as s:
-            row = PromptVersionRow(path=path, content=content, sha256=sha256, author=author, created_at=utcnow())
+            row = PromptVersionRow(path=path, content=_scrub(content), sha256=sha256, author=author, created_at=utcnow())
             s.add(row)
             s.flush()
             return row.id

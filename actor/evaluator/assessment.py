@@ -13,16 +13,25 @@ Move = Literal["acknowledge", "boundary", "cave", "provoke", "end_conversation",
 class CriterionResult(BaseModel):
     """One criterion on one reply: reason first, then the trainee's quoted words, then the verdict.
 
-    ``verdict`` is ``None`` when the criterion applies but could not be graded (model failure;
-    see :attr:`TurnAssessment.status`). ``source``: ``model``, ``rules`` (a deterministic check
-    decided it) or ``applicability`` (n/a by rule).
+    ``verdict`` is ``None`` when the criterion applies but could not be judged. ``source``:
+    ``heads`` (a fitted head on rules and embeddings decided it), ``rules`` (a deterministic
+    failure sign), ``applicability`` (n/a by rule), ``checks`` (no fitted head: the model's
+    check probabilities with the default threshold) or ``model`` (a model's sampled verdict).
+    ``p_pass``: the calibrated probability of a pass (``None`` for n/a); ``unsure``: ``p_pass``
+    fell in the uncertain band (shown as "twijfel / unsure", the verdict is the side it leans
+    to); ``calibrated``: false for a criterion without a fitted head (a trainer's new or
+    rewritten criterion).
     """
 
     model_config = ConfigDict(extra="forbid")
     reason: str
     evidence: str = ""
     verdict: Verdict | None
-    source: Literal["model", "rules", "applicability"] = "model"
+    source: Literal["model", "rules", "applicability", "heads", "checks"] = "model"
+    p_pass: float | None = None
+    unsure: bool = False
+    calibrated: bool = True
+    signals: dict[str, float] = Field(default_factory=dict)
 
 
 class TurnAssessment(BaseModel):
@@ -30,18 +39,23 @@ class TurnAssessment(BaseModel):
 
     ``criteria`` maps every rubric id to its :class:`CriterionResult`; ``tip`` is one line of
     coaching in the session language; ``tone`` is the tone of the reply on 1 (hostile) … 5
-    (warm and respectful); ``move`` classifies the reply for the persona's state machine.
-    ``status`` is ``graded`` or ``rules_only`` (the model failed after retries: only the
-    deterministic checks ran; ``error`` says why). Provenance: ``rubric_sha256``,
-    ``prompt_sha256`` and ``model_id``.
+    (warm and respectful), probability-weighted (a float); ``move`` classifies the reply for
+    the persona's state machine. ``status`` is ``graded`` or ``rules_only`` (no fitted heads or
+    the judgement failed: only the deterministic checks ran; ``error`` says why). ``wording``:
+    ``pending`` (verdicts exist, the reasons and tip are being written), ``model`` (written by
+    the chat model and checked), ``rubric`` (the model's words were rejected or it failed: the
+    rubric's own text). Provenance: ``rubric_sha256``, ``prompt_sha256`` (the wording prompt),
+    ``heads_sha256`` (the bank the heads were fitted on) and ``model_id``.
     """
 
     model_config = ConfigDict(extra="forbid")
     criteria: dict[str, CriterionResult]
     tip: str
-    tone: int | None = Field(None, ge=1, le=5)
+    tone: float | None = Field(None, ge=1, le=5)
     move: Move
     status: Literal["graded", "rules_only"] = "graded"
+    wording: Literal["pending", "model", "rubric"] = "model"
+    heads_sha256: str = ""
     error: str | None = None
     injection_suspected: bool = False
     rubric_sha256: str

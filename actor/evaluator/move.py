@@ -1,4 +1,7 @@
-"""The move judgement: what did the trainee's reply do, in one word the state machine needs?
+"""The previous move judgement (wording rules + nearest example replies), kept as the baseline
+``python -m evals.judgement --part old`` measures; the app's move comes from
+:mod:`actor.judgement` (derived from the fitted verdicts). :class:`MoveJudgement` is the stored
+shape of a turn's move.
 
 The customer must answer quickly, so the persona's next state cannot wait for the full
 per-criterion grading (:class:`~actor.evaluator.grader.Grader`, seven model calls).
@@ -66,7 +69,7 @@ class MoveJudgement:
 
     move: Move
     reason: str
-    source: Literal["rules", "neighbours", "fallback", "model"]
+    source: Literal["rules", "neighbours", "fallback", "model", "judgement"]
     prompt_sha256: str
     seconds: float = 0.0
 

@@ -148,7 +148,9 @@ class LocalChatModel(BaseChatModel):
     Fields: ``model_path`` (GGUF file), ``model_name`` (reported id), ``n_ctx`` (tokens),
     ``n_threads``, ``slot`` (contexts are shared per slot), ``temperature``, ``max_tokens``
     (per reply), ``seed`` (``None`` = random), ``stop`` (default stop sequences), ``top_p``,
-    ``repeat_penalty``. Extra call kwargs: ``response_format`` (see module docstring).
+    ``repeat_penalty``, ``presence_penalty``, ``frequency_penalty`` (llama.cpp applies the three
+    penalties to the last 64 generated tokens only, not to the prompt). Extra call kwargs:
+    ``response_format`` (see module docstring) and any of the sampling fields.
 
     Each result carries ``usage_metadata`` (prompt / completion tokens) and
     ``response_metadata["timing"]`` with ``seconds`` (wall time of the generation, excluding the
@@ -168,6 +170,8 @@ class LocalChatModel(BaseChatModel):
     stop: list[str] | None = None
     top_p: float = 0.95
     repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     streaming: bool = False
     """When true, ``invoke`` streams internally too (callbacks receive tokens)."""
     caches_prefix: bool = True
@@ -199,6 +203,8 @@ class LocalChatModel(BaseChatModel):
             "max_tokens": kwargs.pop("max_tokens", self.max_tokens),
             "top_p": kwargs.pop("top_p", self.top_p),
             "repeat_penalty": kwargs.pop("repeat_penalty", self.repeat_penalty),
+            "presence_penalty": kwargs.pop("presence_penalty", self.presence_penalty),
+            "frequency_penalty": kwargs.pop("frequency_penalty", self.frequency_penalty),
             "stop": stop if stop is not None else self.stop,
         }
         seed = kwargs.pop("seed", self.seed)

@@ -1,30 +1,39 @@
-"""One actor turn: pick a tactic, retrieve playbook lines, prompt, generate, guard, fall back.
+"""One actor turn: pick a tactic, retrieve this scenario's playbook lines, tell the customer what
+the trainee's reply changed, generate, check the whole line, regenerate or fall back.
 
-:meth:`Actor.reply` never returns a broken line: a generated line that the role guard rejects
-(:mod:`actor.persona.guard`) is regenerated up to ``max_attempts`` times, then replaced by a
-retrieved playbook line the customer has not used yet. Each :class:`ActorLine` records the path
-that produced it (``model``, ``regenerated`` or ``fallback``), the tactic, the rejected drafts
-and the prompt's sha256.
+:meth:`Actor.stream` never shows a broken line and never takes one back: each draft is checked
+whole (:meth:`Actor.check`: the role guard of :mod:`actor.persona.guard` against every earlier
+line, and the scene check of :mod:`actor.persona.scene`) before it is yielded; a rejected draft is
+regenerated up to ``max_attempts`` times, then replaced by an unused, checked playbook line or an
+in-character line of the prompt file. :meth:`Actor.signals` reads the trainee's reply for the
+state machine (hidden facts, a next step within policy; :mod:`actor.persona.concern`). Each
+:class:`ActorLine` records the path that produced it (``model``, ``regenerated`` or
+``fallback``), the tactic, the rejected drafts with their reasons and the prompt's sha256.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+import time
 from difflib import SequenceMatcher
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal
 
 import yaml
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from actor.evaluator.rubric import PROMPTS_DIR
+from actor.persona.concern import ReplyReader, asks_role_reversal
 from actor.persona.guard import MAX_WORDS, check_line, tidy_line
 from actor.persona.scenario import Scenario
-from actor.persona.state import PersonaState
+from actor.persona.scene import SceneCheck
+from actor.persona.state import PersonaState, TurnSignals
+
+FIRST_WORDS = 6  # words a streamed draft used to show first: the measure of what checking the whole line costs
 
 # Tactics the playbook has per aggression type and level (knowledge/*/playbook; a test checks
 # that every entry exists there with a level range that holds the level).
@@ -58,14 +67,37 @@ MOODS = {
 }
 
 
+class StageDirections(BaseModel):
+    """What the customer is told about the employee's last reply, one text per kind of change
+    (see :mod:`actor.persona.state`); ``fact`` may use ``{fact}`` and ``{ask_about}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    none: str
+    fact: str
+    heard: str
+    no_progress: str
+    next_step: str
+    outside_policy: str
+    boundary_set: str
+    boundary_held: str
+    provoked: str
+    reversal: str
+
+
 class PersonaPrompt(BaseModel):
-    """One language of ``prompts/persona/customer.yaml`` (unknown keys rejected)."""
+    """One language of ``prompts/persona/customer.yaml`` (unknown keys rejected).
+
+    ``changes``: the stage directions; ``stay_in_role``: in-character lines for when every draft
+    failed (after a role-reversal attempt first, otherwise after the playbook lines).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     system: str
     user: str
     customer_label: str
     employee_label: str
+    changes: StageDirections
+    stay_in_role: list[str] = Field(min_length=1)
 
 
 def load_persona_prompt(path: Path | None = None) -> tuple[dict[str, PersonaPrompt], str]:
@@ -73,6 +105,15 @@ def load_persona_prompt(path: Path | None = None) -> tuple[dict[str, PersonaProm
     raw = (path or PROMPTS_DIR / "persona" / "customer.yaml").read_bytes()
     data = yaml.safe_load(raw)
     return {lang: PersonaPrompt.model_validate(v) for lang, v in data.items()}, hashlib.sha256(raw).hexdigest()
+
+
+def instruction_texts(prompt: PersonaPrompt, lang: str) -> tuple[list[str], list[str]]:
+    """What the customer must never say, from its own instructions: ``(texts, phrases)``. Texts
+    (the prompt templates) are matched by five words in a row; phrases (tactic and mood phrases,
+    the stage directions, the prompt's headings) also as whole phrases."""
+    headings = [line.split("{")[0] for line in prompt.user.splitlines() if line.strip()]
+    phrases = [*TACTIC_WORDS[lang].values(), *MOODS[lang], *prompt.changes.model_dump().values(), *headings]
+    return [prompt.system, prompt.user], phrases
 
 
 @dataclass(frozen=True)
@@ -92,7 +133,8 @@ class ActorLine:
     tactic: str
     prompt_sha256: str
     rejected: list[tuple[str, list[str]]] = field(default_factory=list)
-    replaced_after_display: bool = False  # a streamed draft was shown, then rejected and replaced
+    replaced_after_display: bool = False  # kept for stored sessions: lines are now checked before they are shown
+    seconds: dict[str, float] = field(default_factory=dict)  # "first_words": the shown draft had 6 words; "shown": it was yielded
 
 
 def transcript_window(history: list[Utterance], max_lines: int = 12, keep: int = 6) -> list[Utterance]:
@@ -134,43 +176,103 @@ class Actor:
     """Plays the customer of ``scenario`` in ``lang`` with ``model``.
 
     ``retriever``: a :class:`~actor.knowledge.CourseRetriever` (or anything with the same
-    ``query``) for playbook lines; ``max_attempts``: generations before the fallback.
+    ``query``) for playbook lines, always filtered on this scenario; ``max_attempts``: generations
+    before the fallback; ``scene``: the :class:`~actor.persona.scene.SceneCheck` (default: derived
+    from the scenario files and ``knowledge_dir``, default the configured knowledge folder);
+    ``embeddings``: optional, to read hidden facts from the trainee's reply by similarity too;
+    ``sampling``: extra generation arguments for the model (e.g. ``presence_penalty``).
+    Raises what :meth:`SceneCheck.from_files` raises for invalid course files.
     """
 
     STOP = ["\n\n", "\nMedewerker", "\nEmployee", "\nKlant:", "\nCustomer:"]
-    HOLD_WORDS = 6  # words held back and checked before the first is shown
 
-    def __init__(self, model: BaseChatModel, scenario: Scenario, lang: str, retriever=None, max_attempts: int = 3) -> None:
+    def __init__(self, model: BaseChatModel, scenario: Scenario, lang: str, retriever=None, max_attempts: int = 3,
+                 scene: SceneCheck | None = None, embeddings=None, knowledge_dir: Path | None = None,
+                 sampling: dict | None = None) -> None:
         self.model = model
         self.scenario = scenario
         self.lang = lang
         self.retriever = retriever
         self.max_attempts = max_attempts
+        self.sampling = dict(sampling or {})
         prompts, self.prompt_sha256 = load_persona_prompt()
-        self.prompt = prompts[lang]
+        self._prompt = prompts[lang]
+        texts, phrases = instruction_texts(self._prompt, lang)
+        labels = [self._prompt.customer_label, self._prompt.employee_label, "Trainee", "Assistant", "Assistent",
+                  "Klant", "Customer", "Medewerker", "Employee"]
+        self.scene = scene or SceneCheck.from_files(scenario, lang, knowledge_dir=knowledge_dir, instructions=texts,
+                                                    phrases=phrases, labels=labels)
+        self.reader = ReplyReader(scenario, lang, self.scene.policy, embeddings)
+
+    @property
+    def prompt(self) -> PersonaPrompt:
+        """The customer's prompt in this language; setting another one (a trainer's edit) adds its
+        texts to what the scene check treats as instructions."""
+        return self._prompt
+
+    @prompt.setter
+    def prompt(self, value: PersonaPrompt) -> None:
+        self._prompt = value
+        texts, phrases = instruction_texts(value, self.lang)
+        self.scene.add_instructions(texts)
+        self.scene.add_instructions(phrases, phrases=True)
 
     def opening(self) -> ActorLine:
         """The scenario's scripted opening line."""
         return ActorLine(self.scenario.opening_line(self.lang), "scripted", "opening", self.prompt_sha256)
 
+    def signals(self, reply: str, move: str, next_step: bool | None = None, within_policy: bool | None = None) -> TurnSignals:
+        """The turn's :class:`~actor.persona.state.TurnSignals` for the trainee's ``reply`` judged as
+        ``move``: hidden facts read from the reply; ``next_step`` and ``within_policy`` as given by
+        the judgement, else read from the reply (a commitment to an offer of the policy) and from
+        the move (a concession is outside policy)."""
+        return TurnSignals(
+            move=move,
+            next_step=self.reader.next_step(reply) if next_step is None else next_step,
+            within_policy=move != "cave" if within_policy is None else within_policy,
+            facts_found=self.reader.facts_found(reply),
+        )
+
     def examples(self, tactic: str, state: PersonaState, k: int = 4) -> list[str]:
-        """Up to ``k`` playbook lines for this tactic, type and level (rotated by turn)."""
+        """Up to ``k`` playbook lines for this tactic, type, level and scenario (this scenario's own
+        lines first, then generic ones; rotated by turn); lines the scene check rejects are left out."""
         if self.retriever is None:
             return []
         hits = self.retriever.query(
-            f"{state.aggression_type} {tactic}", k=3, per_document=None, lang=self.lang, kind="playbook",
-            aggression_type=state.aggression_type, level=playbook_level(state), tactic=tactic,
+            f"{state.aggression_type} {tactic}", k=4, per_document=None, lang=self.lang, kind="playbook",
+            scenario=self.scenario.id, aggression_type=state.aggression_type, level=playbook_level(state), tactic=tactic,
         )
-        lines = playbook_lines([h.text for h in hits])
+        own = [h for h in hits if (getattr(h, "metadata", None) or {}).get("scenario") == self.scenario.id]
+        rest = [h for h in hits if h not in own]
+        lines = [x for x in playbook_lines([h.text for h in own + rest]) if not self.scene.foreign(x)]
         if not lines:
             return []
         start = state.turn % len(lines)
         return (lines[start:] + lines[:start])[:k]
 
-    def messages(self, history: list[Utterance], state: PersonaState, tactic: str, examples: list[str]) -> list:
+    def stage_direction(self, history: list[Utterance], state: PersonaState) -> str:
+        """What the employee's last reply changed, told to the customer (session language): from
+        ``state.changes``, plus the role-reversal direction when the reply tried to swap roles."""
+        d, facts = self._prompt.changes, self.scenario.customer.hidden_facts
+        parts = []
+        last = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
+        if last and asks_role_reversal(last):
+            parts.append(d.reversal)
+        for code in state.changes:
+            if code.startswith("fact:"):
+                i = int(code.split(":")[1])
+                if 0 <= i < len(facts):
+                    parts.append(d.fact.format(fact=facts[i].fact(self.lang), ask_about=facts[i].ask_about(self.lang)))
+            elif code in type(d).model_fields:
+                parts.append(getattr(d, code))
+        return " ".join(p[:1].upper() + p[1:] for p in parts) or d.none[:1].upper() + d.none[1:]
+
+    def messages(self, history: list[Utterance], state: PersonaState, tactic: str, examples: list[str],
+                 changed: str | None = None) -> list:
         """The chat messages for the customer's next line: what stays the same for the session
-        first (system, transcript), what changes per turn (mood, tactic, examples) last."""
-        c, p, L = self.scenario.customer, self.prompt, self.lang
+        first (system, transcript), what changes per turn (stage direction, mood, tactic,
+        examples) last. ``changed``: the stage direction (default :meth:`stage_direction`)."""
+        c, p, L = self.scenario.customer, self._prompt, self.lang
         transcript = "\n".join(
             f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}"
             if u.text != "…" else "(…)" for u in transcript_window(history)
@@ -183,14 +285,15 @@ class Actor:
         user = p.user.format(
             transcript=transcript, mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic],
             examples="\n".join(f"- {e}" for e in examples) or "-", speaker=p.customer_label,
+            changed=self.stage_direction(history, state) if changed is None else changed,
         )
         return [SystemMessage(system), HumanMessage(user)]
 
     def prefill_messages(self, history: list[Utterance]) -> list:
         """The start of the next turn's prompt, up to the employee's label: what is already known
         while the trainee is still thinking (see :meth:`prefill`)."""
-        p, L = self.prompt, self.lang
-        full = self.messages(history, PersonaState(level=0, aggression_type="frustration"), "vent", [])
+        p = self._prompt
+        full = self.messages(history, PersonaState(level=0, aggression_type="frustration"), "vent", [], changed="")
         head = p.user.split("{transcript}")[0]
         transcript = "\n".join(
             f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}"
@@ -219,40 +322,41 @@ class Actor:
         assert isinstance(line, ActorLine)
         return line
 
-    def stream(self, history: list[Utterance], state: PersonaState) -> Iterator[str | ActorLine]:
-        """Stream the customer's next line: yields the text so far (``str``, each time longer,
-        or a different text after a rejected draft), then the final :class:`ActorLine`.
+    def check(self, text: str, raw: str, history: list[Utterance], level: int) -> list[str]:
+        """Reasons to reject ``text`` (``raw``: the draft before tidying) as the next line after
+        ``history``: the role guard against ALL earlier customer lines (repeats) and ALL earlier
+        employee lines (echoes), and the scene check (other scenarios, instructions, markup)."""
+        earlier = [u.text for u in history if u.speaker == "customer" and u.text != "…"]
+        employee = [u.text for u in history if u.speaker == "employee"]
+        own_label = rf"^\s*(?:{re.escape(self._prompt.customer_label)}|klant|customer)\s*:\s*"
+        body = re.sub(own_label, "", raw.strip(), flags=re.I)  # continuing the transcript's format is not a leak
+        return check_line(text, self.lang, earlier, level, employee) + self.scene.check(text, body)
 
-        Guarding while streaming: the first ``HOLD_WORDS`` words are held back and checked
-        (voice, assistant, leaks, language) before anything is shown, so most broken drafts are
-        dropped unseen; the whole line is checked again at the end (repeats, late slips) and, if
-        rejected, replaced by the next draft or the fallback line. A failed model call is one
-        failed attempt.
+    def stream(self, history: list[Utterance], state: PersonaState) -> Iterator[str | ActorLine]:
+        """The customer's next line: yields the checked line (``str``, once), then the final
+        :class:`ActorLine`.
+
+        Nothing is shown that could be taken back: each draft is generated in full (customer
+        lines are short) and checked as a whole (:meth:`check`) before it is yielded; a rejected
+        draft is regenerated up to ``max_attempts`` times, then replaced by the fallback (an
+        unused, checked playbook line of this scenario, or an in-character line of the prompt
+        file). A failed model call is one failed attempt.
         """
         tactic = pick_tactic(state)
         examples = self.examples(tactic, state)
         messages = self.messages(history, state, tactic, examples)
-        earlier = [u.text for u in history if u.speaker == "customer"]
-        employee = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
         rejected: list[tuple[str, list[str]]] = []
-        replaced = False  # a draft was shown, then rejected
+        start = time.perf_counter()
         for attempt in range(self.max_attempts):
-            raw, released, reasons = "", False, []
-            chunks = self.model.stream(messages, stop=self.STOP)
+            raw, first_words = "", None
+            chunks = self.model.stream(messages, stop=self.STOP, **self.sampling)
             try:
                 for chunk in chunks:
                     raw += chunk.text
-                    text = tidy_line(raw)
-                    if "\n\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
-                        break
-                    if not released and len(text.split()) >= self.HOLD_WORDS:
-                        reasons = [r for r in check_line(text, self.lang, level=state.level, employee=employee)
-                                   if not r.startswith("repeat")]
-                        if reasons:
-                            break
-                        released = True
-                    if released:
-                        yield text
+                    if first_words is None and len(raw.split()) >= FIRST_WORDS:
+                        first_words = time.perf_counter() - start
+                    if "\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
+                        break  # a second line or an over-long draft: it is decided already
             except Exception as exc:  # a failed call is one failed attempt, not a lost turn
                 rejected.append((raw, [f"model error: {type(exc).__name__}"]))
                 continue
@@ -261,21 +365,28 @@ class Actor:
                 if close:
                     close()  # releases the model's lock at once when we stop early
             draft = tidy_line(raw)
-            reasons = reasons or check_line(draft, self.lang, earlier, state.level, employee)
+            reasons = self.check(draft, raw, history, state.level)
             if not reasons:
+                shown = time.perf_counter() - start
                 yield draft
-                yield ActorLine(draft, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected, replaced)
+                yield ActorLine(draft, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected,
+                                seconds={"first_words": first_words if first_words is not None else shown, "shown": shown})
                 return
             rejected.append((draft, reasons))
-            replaced = replaced or released
-        text = self._fallback(examples, earlier, state)
+        text = self._fallback(examples, history, state)
+        shown = time.perf_counter() - start
         yield text
-        yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, replaced)
+        yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, seconds={"shown": shown})
 
-    def _fallback(self, examples: list[str], earlier: list[str], state: PersonaState) -> str:
-        unused = [e for e in examples if all(SequenceMatcher(None, e.lower(), x.lower()).ratio() <= 0.8 for x in earlier)]
-        if unused:
-            return unused[0]
-        if examples:
-            return examples[0]
-        return self.scenario.customer.wants(self.lang)
+    def _fallback(self, examples: list[str], history: list[Utterance], state: PersonaState) -> str:
+        """The first candidate that passes :meth:`check`: after a role-reversal attempt the prompt's
+        in-character lines first, otherwise the playbook lines first; when none passes, the
+        candidate least like anything said before (never empty)."""
+        stay = list(self._prompt.stay_in_role)
+        last = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
+        candidates = stay + examples if last and asks_role_reversal(last) else examples + stay
+        for text in candidates:
+            if not self.check(text, text, history, state.level):
+                return text
+        said = [u.text.lower() for u in history]
+        return min(candidates, key=lambda t: max((SequenceMatcher(None, t.lower(), x).ratio() for x in said), default=0.0))

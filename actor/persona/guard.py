@@ -10,9 +10,11 @@ line after a bounded number of tries, so the trainee never sees a broken turn.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 MAX_WORDS = 40  # a spoken customer line; longer lines are cut at a sentence end
+REPEAT_SENTENCE_WORDS = 5  # sentences this long are compared one by one with earlier lines
 
 _EMPLOYEE_VOICE = [
     r"\bhow (?:can|may) i (?:help|assist)\b", r"\bwhat can i do for you\b", r"\bi understand your (?:frustration|concern)\b",
@@ -21,6 +23,14 @@ _EMPLOYEE_VOICE = [
     r"\bbedankt voor uw geduld\b", r"\bexcuses voor het ongemak\b", r"\bi know you(?:'re| are) upset\b",
     r"\bik begrijp dat u (?:boos|van streek|gefrustreerd) bent\b",
     r"^\s*(?:employee|medewerker|trainee|assistant|assistent)\s*:",
+    # the employee's voice after a role-reversal attempt: summing up the customer's situation, offering help
+    r"\byou(?:'ve| have) been (?:here|waiting|coming)\b", r"\byou want (?:to (?:get|have)|your)\b",
+    r"\byou(?:'re| are) here (?:for|about|because)\b", r"\blet me (?:check|look into|look that up|see what i can do)\b",
+    r"\bi(?:'ll| will) (?:check|look into|see what i can do)\b", r"\bi can offer you\b", r"\bis there anything else\b",
+    r"\bu bent hier (?:nu |al |dus )*(?:voor|om|omdat)\b", r"\bu wilt (?:uw|graag uw|dus)\b",
+    r"\bu (?:staat|komt) hier (?:nu |al |dus )*voor\b", r"\bik kijk (?:het )?(?:even |voor u )+(?:na|in)\b",
+    r"\bik zoek het (?:even |voor u )+uit\b", r"\bik kan u (?:\w+ )?aanbieden\b", r"\bkan ik (?:u|je) (?:nog )?(?:ergens )?(?:mee )?helpen\b",
+    r"\bu hebt er uw\b",
 ]
 _ASSISTANT_VOICE = [
     r"\bas an ai\b", r"\blanguage model\b", r"\bi(?:'m| am) (?:an? )?(?:ai|assistant|chatbot)\b", r"\bi cannot (?:help|assist) with\b",
@@ -62,20 +72,35 @@ def _any(patterns: list[str], text: str) -> bool:
     return any(re.search(p, text, re.I | re.M) for p in patterns)
 
 
-def _echoes(line: str, other: str, n: int = 5) -> bool:
+def echoes(line: str, other: str, n: int = 5) -> bool:
     """Whether ``line`` copies ``n`` consecutive words of ``other``."""
     words = re.findall(r"\w+", line.lower())
     target = " " + " ".join(re.findall(r"\w+", other.lower())) + " "
     return any(f" {' '.join(words[i:i + n])} " in target for i in range(len(words) - n + 1))
 
 
-def check_line(line: str, lang: str, earlier: list[str] = (), level: int = 0, employee: str = "") -> list[str]:
+def _sentences(text: str) -> list[str]:
+    return [s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= REPEAT_SENTENCE_WORDS]
+
+
+def repeats(line: str, earlier: Sequence[str]) -> bool:
+    """Whether ``line`` repeats one of ``earlier``: more than 80 % similar as a whole, or one of its
+    sentences (of five words or more) more than 85 % similar to a sentence of an earlier line."""
+    low = line.strip().lower()
+    if any(SequenceMatcher(None, low, e.lower()).ratio() > 0.8 for e in earlier):
+        return True
+    mine = _sentences(line)
+    return any(SequenceMatcher(None, a, b).ratio() > 0.85 for e in earlier for b in _sentences(e) for a in mine)
+
+
+def check_line(line: str, lang: str, earlier: Sequence[str] = (), level: int = 0,
+               employee: str | Sequence[str] = "") -> list[str]:
     """Reasons to reject ``line`` as the customer's next line (empty list = acceptable).
 
-    ``lang``: the session language; ``earlier``: the customer's previous lines (a line more than
-    80 % similar to one of them is a repeat); ``level``: the customer's escalation level (from
-    L2 on, apologising, thanking or agreeing is out of role); ``employee``: the employee's last
-    line (copying five words of it in a row is an echo, not an answer).
+    ``lang``: the session language; ``earlier``: ALL the customer's previous lines, whatever
+    produced them (see :func:`repeats`); ``level``: the customer's escalation level (from L2 on,
+    apologising, thanking or agreeing is out of role); ``employee``: the employee's lines (one
+    string or all of them: copying five words of any of them in a row is an echo, not an answer).
     """
     reasons = []
     text = line.strip()
@@ -90,12 +115,11 @@ def check_line(line: str, lang: str, earlier: list[str] = (), level: int = 0, em
     detected = language_of(text)
     if detected is not None and detected != lang:
         reasons.append(f"wrong language ({detected})")
-    low = text.lower()
-    if any(SequenceMatcher(None, low, e.lower()).ratio() > 0.8 for e in earlier):
+    if repeats(text, earlier):
         reasons.append("repeats an earlier line")
     if level >= 2 and _any(_COOPERATIVE, text):
         reasons.append(f"too cooperative for L{level}")
-    if employee and _echoes(text, employee):
+    if any(echoes(text, e) for e in ([employee] if isinstance(employee, str) else employee) if e):
         reasons.append("echoes the employee")
     return reasons
 

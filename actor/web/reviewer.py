@@ -2,14 +2,15 @@
 override a verdict with a comment, comment on turns, export, and a dashboard.
 
 Only users with the role ``reviewer`` or ``trainer`` (or everyone when the app runs without
-login) may use it; every handler checks the role of the logged-in user.
+login) may use it; every handler checks the role of the logged-in user. The transcript is the
+Markdown of :func:`actor.review.export_markdown` (everything people and models wrote in it is
+escaped); exports are offered through :class:`~actor.web.downloads.Downloads` to the reviewer
+who made them, and only while their role still allows it.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -18,9 +19,10 @@ from actor import review
 from actor.auth import Users
 from actor.db import Database
 from actor.evaluator.rubric import CRITERIA, default_rubric
-from actor.web.export import markdown_pdf
+from actor.web.downloads import Downloads
 
 ANY = "any"
+STAFF = ("reviewer", "trainer")
 COLUMNS = ["session", "trainee", "scenario", "lang", "mode", "status", "started", "turns", "score"]
 
 
@@ -28,7 +30,7 @@ def may_review(users: Users, request: gr.Request | None) -> bool:
     """Reviewers and trainers may; everyone may when nobody has to log in."""
     if not users.required():
         return True
-    return users.role(getattr(request, "username", None)) in ("reviewer", "trainer")
+    return users.role(getattr(request, "username", None)) in STAFF
 
 
 def _date(text: str, end: bool = False) -> datetime | None:
@@ -39,13 +41,14 @@ def _date(text: str, end: bool = False) -> datetime | None:
     try:
         day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError as exc:
-        raise gr.Error(f"dates are written as YYYY-MM-DD, not {text!r}") from exc
+        raise gr.Error("dates are written as YYYY-MM-DD") from exc
     return day + timedelta(days=1) if end else day
 
 
-def build_reviewer(db: Database, users: Users, export_dir: Path, scenarios=dict) -> None:
+def build_reviewer(db: Database, users: Users, downloads: Downloads, scenarios=dict) -> None:
     """The workspace's components and events, inside the caller's ``gr.Blocks``/``gr.Tab``;
-    ``scenarios()`` returns the current scenarios by id (for their titles)."""
+    exports are offered through ``downloads``; ``scenarios()`` returns the current scenarios by
+    id (for their titles)."""
     gr.Markdown("### Sessions\nFilter, then click a row to open the transcript.")
     with gr.Row():
         owner = gr.Textbox(label="Trainee", scale=1)
@@ -71,7 +74,7 @@ def build_reviewer(db: Database, users: Users, export_dir: Path, scenarios=dict)
     with gr.Row():
         session_id = gr.Textbox(label="Session id", elem_id="review-session-id", scale=3)
         open_button = gr.Button("Open", scale=1)
-    transcript = gr.Markdown(elem_id="review-transcript")
+    transcript = gr.Markdown(elem_id="review-transcript", latex_delimiters=[])
     with gr.Row():
         turn = gr.Number(label="Turn", precision=0, minimum=1, value=1, scale=1)
         criterion = gr.Dropdown(list(CRITERIA), value=CRITERIA[0], label="Criterion", scale=2)
@@ -85,7 +88,7 @@ def build_reviewer(db: Database, users: Users, export_dir: Path, scenarios=dict)
     export_ids = gr.Textbox(label="Sessions to export (ids, comma-separated; empty = the table above)", elem_id="export-ids")
     with gr.Row():
         export_buttons = {fmt: gr.Button(f"Export {fmt.upper()}") for fmt in ("csv", "json", "md", "pdf")}
-    download = gr.File(label="Download", elem_id="export-file")
+    download = gr.Button("Download", link=None, visible=False, elem_id="export-file")
     found_ids = gr.State([])
 
     def guard(request: gr.Request | None) -> None:
@@ -130,7 +133,7 @@ def build_reviewer(db: Database, users: Users, export_dir: Path, scenarios=dict)
         try:
             return review.export_markdown(db, sid.strip())
         except KeyError as exc:
-            raise gr.Error(f"No session {sid.strip()!r}.") from exc
+            raise gr.Error("No session with that id.") from exc
 
     open_button.click(on_open, session_id, transcript)
 
@@ -171,22 +174,10 @@ def build_reviewer(db: Database, users: Users, export_dir: Path, scenarios=dict)
                 raise gr.Error("Nothing to export: search first or give session ids.")
             missing = [i for i in ids if db.get_session(i) is None]
             if missing:
-                raise gr.Error(f"Unknown session(s): {', '.join(missing)}")
-            export_dir.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            path = export_dir / f"sessions-{stamp}.{fmt}"
-            if fmt == "csv":
-                path.write_text(review.export_csv(db, ids), encoding="utf-8")
-            elif fmt == "json":
-                path.write_text(json.dumps([review.export_session(db, i) for i in ids], ensure_ascii=False, indent=2),
-                                encoding="utf-8")
-            else:
-                md = "\n\n".join(review.export_markdown(db, i) for i in ids)
-                if fmt == "md":
-                    path.write_text(md, encoding="utf-8")
-                else:
-                    path.write_bytes(markdown_pdf(md, title="Sessions"))
-            return str(path)
+                raise gr.Error(f"{len(missing)} unknown session id(s); check the list.")
+            name = f"sessions-{datetime.now(UTC):%Y%m%d-%H%M%S}.{fmt}"
+            link = downloads.offer(review.export_bytes(db, ids, fmt), name, getattr(request, "username", None), STAFF)
+            return gr.update(value=f"Download {name}", link=link, visible=True)
         return run
 
     for fmt, button in export_buttons.items():

@@ -8,8 +8,9 @@ a server restart.
 
 What runs when, for one trainee reply (:meth:`RehearsalService.respond`)::
 
-    move judgement (rules + nearest examples) ─▶ persona state ─▶ customer line, streamed
-        ─▶ turn stored ─▶ full grading queued on a background worker ─▶ assessment stored
+    verdicts and move (rules + embeddings + fitted heads) ─▶ persona state ─▶ customer line,
+        streamed ─▶ turn stored with its verdicts ─▶ wording queued on a background worker
+        ─▶ reasons and tip stored
         ─▶ the next prompt's known start evaluated into the KV cache while the trainee thinks
 
 The grading worker waits while any customer line is being generated (:class:`ForegroundGate`),
@@ -32,6 +33,7 @@ from typing import Iterator
 from actor.db import Database
 from actor.evaluator import Debrief, TurnRecord, write_debrief
 from actor.session import Session, Turn, Workbench, line_from_record, turn_from_record, turn_record
+from actor.web.render import clean
 
 
 class ForegroundGate:
@@ -132,7 +134,7 @@ class RehearsalService:
                                                  before_grading_call=self.gate.wait_idle, grading_yield_to=self.gate.busy)
                 live = self._live[session_id] = Live(session_id, session, [r.id for r in rows])
                 for turn, tid in zip(session.turns, live.turn_ids):
-                    if turn.assessment is None:
+                    if turn.assessment is None or turn.assessment.wording == "pending":
                         self._queue_grading(live, turn, tid)
         return live
 
@@ -148,7 +150,9 @@ class RehearsalService:
 
         Raises ``ValueError`` with a message for the trainee (empty, too long, ended, paused,
         another reply still being answered) before anything changes; :class:`SessionNotFound`.
+        Control characters (NUL, escape sequences) are removed from ``reply`` first.
         """
+        reply = clean(reply)
         live = self.get(session_id)
         row = self.row(session_id)
         if row.status != "active":
@@ -172,6 +176,8 @@ class RehearsalService:
                 seconds=turn.seconds,
             )
             live.turn_ids.append(tid)
+            if turn.assessment is not None:  # the verdicts exist already; the words follow
+                self.db.set_assessment(tid, turn.assessment.model_dump())
             if live.session.ended:
                 self.db.update_session(session_id, status="ended", outcome=live.session.state.outcome)
             else:  # while the trainee reads the line and thinks

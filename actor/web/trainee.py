@@ -8,12 +8,12 @@ the page only holds the session id (``gr.State``, per browser tab) and the URL c
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import gradio as gr
 
 from actor.evaluator import default_rubric
 from actor.session import MAX_REPLY_CHARS
+from actor.web import render
 from actor.web.export import markdown_pdf
 from actor.web.service import RehearsalService, SessionNotFound
 
@@ -92,24 +92,38 @@ def meter_html(level: int, lang: str) -> str:
 def chat_messages(live) -> list[dict]:
     """The active branch as chat messages: customer = assistant (left), trainee = user (right)."""
     s = live.session
-    out = [{"role": "assistant", "content": s.opening.text}]
+    out = [{"role": "assistant", "content": render.text(s.opening.text)}]
     for t in s.turns:
-        out.append({"role": "user", "content": t.reply})
+        out.append({"role": "user", "content": render.text(t.reply)})
         if t.answer:
-            out.append({"role": "assistant", "content": t.answer.text})
+            out.append({"role": "assistant", "content": render.text(t.answer.text)})
     return out
 
 
 TEXT = {
-    "nl": {"turn": "Beurt", "move": "zet", "grading": "wordt beoordeeld…", "rules_only": "model niet beschikbaar: alleen de vaste controles",
+    "nl": {"turn": "Beurt", "move": "zet", "grading": "wordt beoordeeld…", "rules_only": "geen getrainde beoordeling beschikbaar: alleen de vaste controles",
+           "unsure": "twijfel", "wording": "toelichting volgt…", "uncalibrated": "niet gekalibreerd",
            "empty": "Hier verschijnt de feedback op elk antwoord.",
            "moves": {"acknowledge": "erkennen", "boundary": "grens stellen", "cave": "toegeven", "provoke": "uitlokken",
                      "end_conversation": "gesprek beëindigen", "neutral": "neutraal"}},
-    "en": {"turn": "Turn", "move": "move", "grading": "grading…", "rules_only": "model unavailable: rule checks only",
+    "en": {"turn": "Turn", "move": "move", "grading": "grading…", "rules_only": "no fitted judgement available: rule checks only",
+           "unsure": "unsure", "wording": "explanation follows…", "uncalibrated": "not calibrated",
            "empty": "Feedback on each reply appears here.",
            "moves": {"acknowledge": "acknowledge", "boundary": "boundary", "cave": "give in", "provoke": "provoke",
                      "end_conversation": "end the conversation", "neutral": "neutral"}},
 }
+
+
+def verdict_line(name: str, r, T: dict) -> str:
+    """One criterion in the feedback panel: ✓ / ✗ / ? (unsure: p(pass) in the uncertain band,
+    with the side it leans to), the name, the reason of a confident failure, and a mark for a
+    criterion without a fitted head."""
+    if r.unsure or r.verdict is None:
+        mark, reason = "?", f" — {T['unsure']}" + (f" (p={r.p_pass:.2f})" if r.p_pass is not None else "")
+    else:
+        mark, reason = MARK[r.verdict], (f" — {render.text(r.reason)}" if r.verdict == "fail" and r.reason else "")
+    flag = f" _({T['uncalibrated']})_" if not r.calibrated else ""
+    return f"- {mark} {name}{reason}{flag}"
 
 
 def feedback_markdown(live, lang: str) -> str:
@@ -124,17 +138,19 @@ def feedback_markdown(live, lang: str) -> str:
         if a is None:
             parts.append(f"{head}\n\n_{T['grading']}_")
             continue
-        rows = [f"- {MARK[r.verdict]} {rubric.criterion(cid).name(lang)}" + (f" — {r.reason}" if r.verdict == "fail" and r.reason else "")
-                for cid, r in a.criteria.items() if r.verdict != "n/a"]
+        rows = [verdict_line(rubric.criterion(cid).name(lang), r, T) for cid, r in a.criteria.items() if r.verdict != "n/a"]
         score = f" · score {a.score:.0%}" if a.score is not None else ""
         status = f" · _{T['rules_only']}_" if a.status == "rules_only" else ""
-        parts.append(f"{head}{score}{status}\n\n" + "\n".join(rows) + (f"\n\n**Tip:** {a.tip}" if a.tip else ""))
+        words = f"\n\n_{T['wording']}_" if a.wording == "pending" else (f"\n\n**Tip:** {render.text(a.tip)}" if a.tip else "")
+        parts.append(f"{head}{score}{status}\n\n" + "\n".join(rows) + words)
     return "\n\n---\n\n".join(parts) or f"_{T['empty']}_"
 
 
-def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, users=None) -> None:
-    """The rehearsal room on ``service``, inside ``demo`` (the caller's open Blocks); downloads
-    are written under ``export_dir``. With ``users`` (:class:`actor.auth.Users`) that require a
+def build_trainee(demo: gr.Blocks, service: RehearsalService, downloads, users=None) -> None:
+    """The rehearsal room on ``service``, inside ``demo`` (the caller's open Blocks); the
+    debrief's downloads are offered through ``downloads`` (:class:`actor.web.downloads.Downloads`)
+    to the logged-in user only. Chat, feedback and debrief text go through
+    :func:`actor.web.render.text`. With ``users`` (:class:`actor.auth.Users`) that require a
     login, every session belongs to the logged-in user and nobody opens another's, also not by
     guessing an id."""
     def owner(request: gr.Request | None) -> str | None:
@@ -177,7 +193,7 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
                       label=L["retry_turn"]),
             gr.update(visible=row.status == "stopped" and not row.reflection),
             gr.update(value=L["resume"] if row.status == "paused" else L["pause"]),
-            row.debrief_markdown or "",
+            render.debrief_markdown(row.debrief) if row.debrief else "",  # the stored debrief, its quotes as text
         )
 
     sid_state = gr.Textbox("", visible=False, elem_id="session-id")  # in the page, so the URL can carry it
@@ -200,7 +216,7 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         meter = gr.HTML()
         with gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", height=420, buttons=[], feedback_options=None)
+                chat = gr.Chatbot(label="Conversation", height=420, buttons=[], feedback_options=None, latex_delimiters=[])
                 reply = gr.Textbox(label=f"Your reply (at most {MAX_REPLY_CHARS} characters; Enter sends)",
                                    max_lines=6, elem_id="reply-box")
                 with gr.Row():
@@ -213,16 +229,16 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
                     retry = gr.Button("Retry from here", scale=1)
             with gr.Column(scale=2):
                 show_feedback = gr.Checkbox(True, label="Show feedback")
-                feedback = gr.Markdown(elem_id="feedback-panel")
+                feedback = gr.Markdown(elem_id="feedback-panel", latex_delimiters=[])
         with gr.Group(visible=False) as reflection_box:
             reflection_q = gr.Markdown()
             reflection = gr.Textbox(label="Reflection", lines=3)
             save_reflection = gr.Button("Save")
         debrief_button = gr.Button("Show the debrief")
-        debrief = gr.Markdown(elem_id="debrief")
+        debrief = gr.Markdown(elem_id="debrief", latex_delimiters=[])
         with gr.Row():
-            download_md = gr.DownloadButton("Download debrief (Markdown)", visible=False)
-            download_pdf = gr.DownloadButton("Download debrief (PDF)", visible=False)
+            download_md = gr.Button("Download debrief (Markdown)", link=None, visible=False)  # links: see on_debrief
+            download_pdf = gr.Button("Download debrief (PDF)", link=None, visible=False)
         new = gr.Button("New conversation")
     timer = gr.Timer(2.0)
 
@@ -250,8 +266,8 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         except gr.Error:
             L = LABELS["en"]
         return (gr.update(value=L["send"]), gr.update(value=L["end"]), gr.update(value=L["stop"]), gr.update(value=L["retry"]),
-                gr.update(label=L["show_feedback"]), gr.update(value=L["debrief"]), gr.update(label=L["md"]),
-                gr.update(label=L["pdf"]), gr.update(value=L["new"]),  # a download button's value is its file
+                gr.update(label=L["show_feedback"]), gr.update(value=L["debrief"]), gr.update(value=L["md"]),
+                gr.update(value=L["pdf"]), gr.update(value=L["new"]),
                 gr.update(label=L["reflection"]), gr.update(value=L["save"]))
 
     demo.load(on_load, None, page).then(on_labels, sid_state, labelled)
@@ -275,18 +291,22 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         if not sid:
             raise gr.Error("Start a conversation first.")
         live = get_live(sid, request)
-        messages = chat_messages(live) + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": "…"}]
+        messages = chat_messages(live) + [{"role": "user", "content": render.text(text)}, {"role": "assistant", "content": "…"}]
         stream = service.respond(sid, text)
+        echoed = bool(text.strip())
+        if echoed:  # the reply shows at once, not with the customer's first word
+            yield messages, gr.update(interactive=False), gr.update(), gr.update(), gr.update()
         try:
             first = next(stream)  # validation happens here: nothing has changed if it fails
         except ValueError as exc:
             gr.Warning(message(exc, live.session.lang))
-            yield gr.update(), gr.update(value=text), gr.update(), gr.update(), gr.update()
+            restored = (chat_messages(live), gr.update(value=text, interactive=True)) if echoed else (gr.update(), gr.update(value=text))
+            yield *restored, gr.update(), gr.update(), gr.update()
             return
         try:
             for item in _chain(first, stream):
                 if isinstance(item, str):
-                    messages[-1] = {"role": "assistant", "content": item}
+                    messages[-1] = {"role": "assistant", "content": render.text(item)}
                     yield messages, gr.update(value="", interactive=False), gr.update(), gr.update(), gr.update()
         except Exception as exc:  # keep the trainee's words in the box
             gr.Warning(f"De klant kon niet antwoorden ({type(exc).__name__}). Je antwoord staat nog in het vak: probeer het opnieuw."
@@ -370,16 +390,15 @@ def build_trainee(demo: gr.Blocks, service: RehearsalService, export_dir: Path, 
         yield (*view(sid, request)[:-1], f"_{LABELS[live.session.lang]['writing']}_", gr.update(), gr.update())
         d = service.debrief(sid)
         row = service.row(sid)
-        md = d.markdown
+        md = render.debrief_markdown(d)
         if row.mode == "assessment" and row.pass_mark is not None and d.overall is not None:
             verdict = "passed" if d.overall >= row.pass_mark else "not passed"
             md = f"**Assessment: {verdict}** (score {d.overall:.0%}, pass mark {row.pass_mark:.0%})\n\n" + md
-        folder = export_dir / sid
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "debrief.md").write_text(md, encoding="utf-8")
-        (folder / "debrief.pdf").write_bytes(markdown_pdf(md, title="Debrief"))
-        yield (*view(sid, request)[:-1], md, gr.update(value=str(folder / "debrief.md"), visible=True),
-               gr.update(value=str(folder / "debrief.pdf"), visible=True))
+        # offered to this user only, for a few minutes (see actor.web.downloads); no file on disk
+        me = getattr(request, "username", None)
+        md_link = downloads.offer(md.encode("utf-8"), "debrief.md", me)
+        pdf_link = downloads.offer(markdown_pdf(md, title="Debrief"), "debrief.pdf", me)
+        yield (*view(sid, request)[:-1], md, gr.update(link=md_link, visible=True), gr.update(link=pdf_link, visible=True))
 
     debrief_outputs = [*page[:-1], debrief, download_md, download_pdf]
     def on_end(sid, request: gr.Request):

@@ -5,12 +5,12 @@ against scripted trainees, and run an A/B comparison of two versions with the ac
 
 Only trainers (or everyone when the app runs without login) may use it. A saved scenario is used
 by sessions started afterwards; the other files take effect for new sessions (the customer's
-prompt) or after a restart (rubric, evaluator prompts, move examples).
+prompt) or after a restart (rubric, evaluator prompts, move examples). A text longer than
+:data:`MAX_FILE_BYTES` is refused before it is parsed, with the limit in the message. Prompts,
+transcripts and validation messages are shown as text (:func:`actor.web.render.text`).
 """
 
 from __future__ import annotations
-
-import html
 
 from pathlib import Path
 
@@ -25,6 +25,24 @@ from actor.evaluator.rubric import PROMPTS_DIR
 from actor.persona.actor import Actor, PersonaPrompt, Utterance, pick_tactic
 from actor.persona.scenario import Scenario, load_scenarios
 from actor.persona.state import initial_state
+from actor.web.render import text as as_text
+
+MAX_FILE_BYTES = 64_000  # the largest shipped file is under 8 kB
+
+
+def size_problems(text: str) -> list[str]:
+    """``[message]`` when ``text`` is longer than :data:`MAX_FILE_BYTES` in UTF-8, else ``[]``."""
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_FILE_BYTES:
+        return [f"the text is {size:,} bytes; an editable file may have at most {MAX_FILE_BYTES:,} bytes "
+                f"({MAX_FILE_BYTES // 1000} kB)"]
+    return []
+
+
+def problems_of(path: str, text: str) -> list[str]:
+    """The size problem of ``text``, else its validation problems as the file ``path`` (empty =
+    valid); an over-long text is not parsed."""
+    return size_problems(text) or prompt_files.validate(path, text)
 
 
 def may_train(users: Users, request: gr.Request | None) -> bool:
@@ -49,15 +67,16 @@ def preview(path: str, text: str, bench) -> str:
     tactic = pick_tactic(state)
     history = [Utterance("customer", scenario.opening_line("nl")), Utterance("employee", "Goedemiddag, wat kan ik voor u doen?")]
     system, user = actor.messages(history, state, tactic, actor.examples(tactic, state))
-    return (f"**system**\n<pre>{html.escape(system.text)}</pre>\n\n**user** (tactic *{tactic}*, level L{state.level})\n"
-            f"<pre>{html.escape(user.text)}</pre>")
+    return (f"**system**\n\n{as_text(system.text)}\n\n**user** (tactic *{as_text(tactic)}*, level L{state.level})\n\n"
+            f"{as_text(user.text)}")
 
 
 def run_version(bench, path: str, text: str, names: list[str], difficulty: str) -> tuple[list[dict], str]:
     """Play the scripted trainees ``names`` against ``text`` as the file ``path`` (a scenario or
     the customer's prompt): ``(figures per script, the transcripts as Markdown)``. Raises
-    ``ValueError`` for another kind of file or an invalid text."""
-    problems = prompt_files.validate(path, text)
+    ``ValueError`` for another kind of file, a text over :data:`MAX_FILE_BYTES` or an invalid
+    text. The transcripts show every line as text."""
+    problems = problems_of(path, text)
     if problems:
         raise ValueError("; ".join(problems))
     data = yaml.safe_load(text)
@@ -76,12 +95,13 @@ def run_version(bench, path: str, text: str, names: list[str], difficulty: str) 
         else:
             raise ValueError("only scenarios and the customer's prompt can be tried out")
         results.append({"script": name, **trial.figures(session)})
-        lines = [f"**{name}** — final L{session.state.level} ({session.state.outcome or 'open'})", "",
-                 f"- customer: {session.opening.text}"]
+        lines = [f"**{as_text(name)}** — final L{session.state.level} ({as_text(session.state.outcome or 'open')})", "",
+                 f"- customer: {as_text(session.opening.text)}"]
         for t in session.turns:
-            lines.append(f"- trainee: {t.reply} · *move {t.move.move}, L{t.state_before.level}→L{t.state_after.level}*")
+            lines.append(f"- trainee: {as_text(t.reply)} · *move {as_text(t.move.move)}, "
+                         f"L{t.state_before.level}→L{t.state_after.level}*")
             if t.answer:
-                lines.append(f"- customer ({t.answer.path}): {t.answer.text}")
+                lines.append(f"- customer ({as_text(t.answer.path)}): {as_text(t.answer.text)}")
         parts.append("\n".join(lines))
     return results, "\n\n".join(parts)
 
@@ -114,8 +134,8 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         check = gr.Button("Validate")
         save = gr.Button("Save", variant="primary", elem_id="trainer-save")
         show_preview = gr.Button("Preview the customer's prompt")
-    status = gr.Markdown(elem_id="trainer-status")
-    prompt_preview = gr.Markdown(elem_id="trainer-preview")
+    status = gr.Markdown(elem_id="trainer-status", latex_delimiters=[])
+    prompt_preview = gr.Markdown(elem_id="trainer-preview", latex_delimiters=[])
     with gr.Row():
         versions = gr.Dropdown([], label="Saved versions", scale=3)
         show_version = gr.Button("Show this version", scale=1)
@@ -132,7 +152,7 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         version_a = gr.Dropdown([], label="Version A (B = the editor)", elem_id="trainer-version-a")
         ab_run = gr.Button("A/B run", elem_id="trainer-ab")
     trial_table = gr.Dataframe(interactive=False, wrap=True, elem_id="trainer-figures")
-    trial_transcripts = gr.Markdown(elem_id="trainer-transcripts")
+    trial_transcripts = gr.Markdown(elem_id="trainer-transcripts", latex_delimiters=[])
 
     def guard(request: gr.Request | None) -> None:
         if not may_train(users, request):
@@ -161,7 +181,7 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         try:
             results, transcripts = run_version(bench, p, text, names, level)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            return gr.update(), report(str(exc).split("; "))
         return figures_table({"this text": results}), transcripts
 
     try_it.click(on_try, [path, editor, script_names, difficulty], [trial_table, trial_transcripts])
@@ -178,7 +198,7 @@ def build_trainer(db: Database, users: Users, bench) -> None:
             a, a_md = run_version(bench, p, a_text, names, level)
             b, b_md = run_version(bench, p, text, names, level)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            return gr.update(), report(str(exc).split("; "))
         return figures_table({"A": a, "B": b}), f"#### A\n\n{a_md}\n\n#### B\n\n{b_md}"
 
     ab_run.click(on_ab, [path, editor, version_a, script_names, difficulty], [trial_table, trial_transcripts])
@@ -186,17 +206,17 @@ def build_trainer(db: Database, users: Users, bench) -> None:
     def report(problems: list[str]) -> str:
         if not problems:
             return "✓ valid"
-        return "**Not valid — nothing was saved:**\n" + "\n".join(f"- `{html.escape(p)}`" for p in problems)
+        return "**Not valid — nothing was saved:**\n" + "\n".join(f"- {as_text(p)}" for p in problems)
 
     def on_check(p, text, request: gr.Request):
         guard(request)
-        return report(prompt_files.validate(p, text))
+        return report(problems_of(p, text))
 
     check.click(on_check, [path, editor], status)
 
     def on_save(p, text, request: gr.Request):
         guard(request)
-        problems = prompt_files.validate(p, text)
+        problems = problems_of(p, text)
         if problems:
             return report(problems), gr.update()
         sha = prompt_files.save(p, text, getattr(request, "username", None) or "trainer", db)
@@ -208,7 +228,7 @@ def build_trainer(db: Database, users: Users, bench) -> None:
 
     def on_preview(p, text, request: gr.Request):
         guard(request)
-        problems = prompt_files.validate(p, text)
+        problems = problems_of(p, text)
         if problems:
             return report(problems)
         return preview(p, text, bench)

@@ -1,21 +1,27 @@
 """Actor evaluation with scripted trainees (``python -m evals.actor``).
 
-Plays every script in ``evals/actor/scripts/<scenario>-<lang>-<skilled|unskilled>.yaml`` (a
-YAML list of trainee replies) against the actor on the configured models; the move judgement
-drives the customer's state as in the app (the full per-criterion grading is not needed here
-and is skipped). Prints:
+Plays every script in ``evals/actor/scripts/<scenario>-<lang>-<skilled|unskilled|friendly>.yaml``
+(a YAML list of trainee replies) against the actor on the configured models; the judgement
+drives the customer's state as in the app (the feedback wording is skipped: it does not change
+the customer). ``friendly`` scripts are warm but never look into or solve the problem. Prints,
+per scenario and language and in total, with the issue's targets:
 
-- in character: share of the customer's lines the role guard accepts on the first draft, share
-  of the lines shown that pass the role guard, and share of the lines shown that the evaluator
-  model attributes to the customer (``prompts/evaluator/in_character.yaml``), with that judge's
-  own accuracy on labelled lines (``judge_lines.yaml``) so its figure can be weighed;
-- language: share of shown lines in the session's language (function-word detector);
-- median words per shown line;
-- final escalation level, skilled versus unskilled, per scenario and language;
-- fallback rate: share of lines that came from the playbook because every draft was rejected.
+- lines that name another scenario's facts (scene check), leaked instruction text or markup,
+  repeats of ANY earlier customer line, echoes of ANY earlier trainee line, lines shown and then
+  replaced (targets: 0 each);
+- lines accepted on the first draft (target ≥ 90 %) and fallbacks (target ≤ 3 %);
+- for skilled scripts the turn at which the scenario resolved and whether the concern had been
+  addressed by then (target: every resolution addressed); friendly scripts must not resolve;
+  skilled final level below unskilled in every pair;
+- in character: share of shown lines the evaluator model attributes to the customer
+  (``prompts/evaluator/in_character.yaml``), with that judge's own accuracy on labelled lines
+  (``judge_lines.yaml``; skipped with ``--no-judge``); right language; median words per line;
+  time to the customer's line (the whole line is checked before it is shown).
 
 ``--only counter-nl`` restricts to matching scripts; ``--difficulty`` sets the difficulty;
-``--out`` writes all transcripts as JSON.
+``--moves`` picks the move judgement (``auto``: the workbench's judgement when its fitted heads
+are present, else the nearest-example move judge of :mod:`actor.evaluator.move`); ``--out``
+writes all transcripts as JSON (with the state after each turn).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from actor.config import Settings
 from actor.evaluator.grader import load_prompt
 from actor.llm import chat_model, json_mode
 from actor.session import Workbench
-from actor.trial import figures, load_script, play, summary
+from actor.trial import LegacyMoves, figures, load_script, play, summary
 
 HERE = Path(__file__).resolve().parent
 JUDGE_SCHEMA = {
@@ -61,17 +67,34 @@ def judge_accuracy(judge, prompt) -> dict:
     return {"customer_recognised": sum(customer) / len(customer), "other_recognised": sum(other) / len(other), "n": len(rows)}
 
 
+def group_line(name: str, rows: list[dict]) -> str:
+    """One printed row of the per-group table."""
+    t = summary(rows)
+    n = t["lines"] or 1
+    return (f"{name:18s} {t['lines']:5d} {t['foreign']:8d} {t['leaks']:6d} {t['repeats']:8d} {t['echoes']:7d} {t['replaced']:9d} "
+            f"{t['in_character_first_draft']:11.0%} {sum(r['fallbacks'] for r in rows) / n:10.1%}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="substring of the script names to run")
     parser.add_argument("--difficulty", default="medium", choices=["easy", "medium", "hard"])
+    parser.add_argument("--moves", default="auto", choices=["auto", "judgement", "legacy"])
+    parser.add_argument("--no-judge", action="store_true", help="skip the in-character judge (the evaluator model)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
     settings = Settings()
-    judge_prompt = load_prompt("in_character")
-    judge = json_mode(chat_model("evaluator", settings), JUDGE_SCHEMA, "in_character") | JsonOutputParser()
     bench = Workbench.from_settings(settings)
+    if args.moves == "legacy" or (args.moves == "auto" and bench.problems):
+        from actor.embeddings import E5Embeddings
+
+        bench.judge = LegacyMoves(E5Embeddings())
+        print("moves: nearest-example move judge (actor.evaluator.move)" + (f" — {bench.problems[0]}" if bench.problems else ""))
+    else:
+        print("moves: the judgement module (fitted heads)")
+    judge_prompt = load_prompt("in_character")
+    judge = None if args.no_judge else json_mode(chat_model("evaluator", settings), JUDGE_SCHEMA, "in_character") | JsonOutputParser()
     results, transcripts = [], {}
     for script in sorted((HERE / "scripts").glob("*.yaml")):
         if args.only not in script.stem:
@@ -79,36 +102,60 @@ def main(argv: list[str] | None = None) -> None:
         scenario_id, lang, skill = script.stem.split("-")
         session = play(bench, scenario_id, lang, args.difficulty, load_script(script))
         lines = [t.answer for t in session.turns if t.answer]
-        judged = [speaker(judge, judge_prompt, session.scenario.setting("en"), line.text) == "customer" for line in lines]
+        judged = [speaker(judge, judge_prompt, session.scenario.setting("en"), line.text) == "customer"
+                  for line in lines] if judge else []
         results.append({"script": script.stem, "scenario": scenario_id, "lang": lang, "skill": skill, **figures(session),
                         "judged_in_character": sum(judged)})
         transcripts[script.stem] = session.to_dict()
         r = results[-1]
-        print(f"{script.stem:28s} lines {r['lines']}  first-draft ok {r['first_draft_ok']}  judged in character "
-              f"{r['judged_in_character']}  fallbacks {r['fallbacks']}  final L{r['final_level']} ({r['outcome']})", flush=True)
+        print(f"{script.stem:28s} lines {r['lines']}  first-draft ok {r['first_draft_ok']}  fallbacks {r['fallbacks']}  "
+              f"facts {r['facts']}  final L{r['final_level']} ({r['outcome']}"
+              + (f" at turn {r['resolved_turn']}, concern {'addressed' if r['addressed_at_resolution'] else 'NOT addressed'}"
+                 if r["resolved_turn"] else "") + ")", flush=True)
     if not results:
         print("no scripts matched")
         return
-    n = sum(r["lines"] for r in results) or 1
     total = summary(results)
-    print(f"in character (role guard, first draft): {total['in_character_first_draft']:.1%}")
-    print(f"in character (role guard, shown lines): {total['in_character_shown']:.1%}")
-    first = sorted(x for r in results for x in r["first_token"])
-    if first:
-        print(f"first customer token after the reply: p50 {statistics.median(first):.2f} s, max {first[-1]:.2f} s")
-    calibration = judge_accuracy(judge, judge_prompt)
-    print(f"in character (evaluator model, shown lines): {sum(r['judged_in_character'] for r in results) / n:.1%} "
-          f"(the judge on {calibration['n']} labelled lines: customer lines recognised {calibration['customer_recognised']:.0%}, "
-          f"other speakers recognised {calibration['other_recognised']:.0%})")
-    print(f"right language: {total['right_language']:.1%}")
-    print(f"median words per line: {total['median_words']}")
-    print(f"fallback rate: {total['fallback_rate']:.1%}")
+    n = total["lines"] or 1
+    print(f"\n{'group':18s} {'lines':>5s} {'foreign':>8s} {'leaks':>6s} {'repeats':>8s} {'echoes':>7s} {'replaced':>9s} "
+          f"{'first draft':>11s} {'fallbacks':>10s}")
+    groups = sorted({(r["scenario"], r["lang"]) for r in results})
+    for scenario, lang in groups:
+        print(group_line(f"{scenario}-{lang}", [r for r in results if (r["scenario"], r["lang"]) == (scenario, lang)]))
+    print(group_line("total", results))
+    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+    resolved = [r for r in results if r["resolved_turn"]]
+    friendly = [r for r in results if r["skill"] == "friendly"]
+    print(f"\ntargets: other scenario 0 ({ok(total['foreign'] == 0)}), leaks 0 ({ok(total['leaks'] == 0)}), "
+          f"repeats/echoes 0 ({ok(total['repeats'] + total['echoes'] == 0)}), replaced after display 0 ({ok(total['replaced'] == 0)}), "
+          f"first draft {total['in_character_first_draft']:.1%} ≥ 90 % ({ok(total['in_character_first_draft'] >= 0.9)}), "
+          f"fallbacks {total['fallback_rate']:.1%} ≤ 3 % ({ok(total['fallback_rate'] <= 0.03)})")
+    print(f"resolutions: {len(resolved)}, with the concern addressed {sum(bool(r['addressed_at_resolution']) for r in resolved)} "
+          f"({ok(all(r['addressed_at_resolution'] for r in resolved))}); friendly scripts resolved "
+          f"{sum(bool(r['resolved_turn']) for r in friendly)} of {len(friendly)} ({ok(not any(r['resolved_turn'] for r in friendly))})")
+    for r in (r for r in results if r["skill"] == "skilled"):
+        print(f"  {r['script']:28s} resolved at turn {r['resolved_turn'] or '-'}; concern addressed then: "
+              f"{'-' if r['resolved_turn'] is None else ('yes' if r['addressed_at_resolution'] else 'NO')}; facts uncovered {r['facts']}")
     by = {(r["scenario"], r["lang"], r["skill"]): r["final_level"] for r in results}
     for (scenario, lang, skill), level in sorted(by.items()):
         if skill == "skilled" and (scenario, lang, "unskilled") in by:
             other = by[(scenario, lang, "unskilled")]
-            print(f"final level {scenario}-{lang}: skilled L{level} vs unskilled L{other} "
-                  f"({'ok' if level < other else 'NOT lower'})")
+            print(f"final level {scenario}-{lang}: skilled L{level} vs unskilled L{other} ({'ok' if level < other else 'NOT lower'})")
+    print(f"in character (role guard, shown lines): {total['in_character_shown']:.1%}")
+    if judge:
+        calibration = judge_accuracy(judge, judge_prompt)
+        print(f"in character (evaluator model, shown lines): {sum(r['judged_in_character'] for r in results) / n:.1%} "
+              f"(the judge on {calibration['n']} labelled lines: customer lines recognised {calibration['customer_recognised']:.0%}, "
+              f"other speakers recognised {calibration['other_recognised']:.0%})")
+    print(f"right language: {total['right_language']:.1%}; median words per line: {total['median_words']}")
+    first = sorted(x for r in results for x in r["first_token"])
+    if first:
+        print(f"customer line shown after the reply (whole line checked first): p50 {statistics.median(first):.2f} s, "
+              f"max {first[-1]:.2f} s")
+    cost = sorted(x for r in results for x in r["check_cost"])
+    if cost:
+        print(f"what checking the whole line costs in first-word time (sixth word generated → line shown, first drafts): "
+              f"p50 {statistics.median(cost):.2f} s, max {cost[-1]:.2f} s")
     if args.out:
         args.out.write_text(json.dumps(transcripts, ensure_ascii=False, indent=2), encoding="utf-8")
 

@@ -1,0 +1,204 @@
+"""The words of the feedback: per failed criterion one sentence that quotes the reply, and one
+better phrasing of this reply, in the session's language.
+
+The verdicts are fixed before the model is asked (:meth:`actor.judgement.judge.Judge.verdicts`);
+the model (``prompts/judgement/wording.yaml``, one JSON-constrained call) only explains them.
+Each written reason is checked and rejected when
+
+- its quote is not in the reply (:func:`actor.evaluator.rules.quote_in`),
+- it is not in the session's language (:func:`language_of`),
+- it argues for the opposite verdict (:func:`contradicts`: praise words in a failure reason);
+
+the tip is rejected when it is in the wrong language or copies the reply. A rejected answer is
+asked again once; what is still rejected falls back to the rubric's own text
+(:func:`rubric_wording`), so the trainee never reads a reason that contradicts its verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from pathlib import Path
+
+import yaml
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.output_parsers import JsonOutputParser
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from actor.evaluator import rules
+from actor.evaluator.assessment import TurnAssessment
+from actor.evaluator.grader import GradeRequest
+from actor.evaluator.rubric import PROMPTS_DIR, Rubric
+from actor.llm import json_mode, preemptible
+from actor.llm.local import Preempted
+
+LANGUAGE_NAMES = {"nl": "Dutch (Nederlands)", "en": "English"}
+WHY_MAX = 200
+BETTER_MAX = 300
+_FIELDS = {"language", "scenario", "customer", "reply", "failed"}
+_STOP = {
+    "nl": {"de", "het", "een", "en", "van", "is", "dat", "niet", "je", "u", "ik", "wat", "om", "op", "te", "in", "zijn",
+           "met", "voor", "er", "maar", "ook", "als", "bij", "wel", "nog", "kan", "dit", "geen", "hebt", "heeft", "uw",
+           "klant", "zou", "had", "naar", "jouw", "jij", "mag", "wordt", "of", "hoe", "waarom", "antwoord", "gevoel"},
+    "en": {"the", "a", "an", "and", "of", "is", "that", "not", "you", "i", "what", "to", "on", "in", "are", "with", "for",
+           "there", "but", "also", "as", "at", "can", "this", "no", "have", "has", "your", "customer", "would", "had",
+           "it", "be", "or", "how", "why", "reply", "feeling", "could", "they", "their", "was", "did", "does"},
+}
+_PRAISE = {
+    "nl": r"\b(goed gedaan|goed zo|prima|uitstekend|voldoet|terecht|correct|sterk|netjes|mooi)\b",
+    "en": r"\b(well done|good job|great|excellent|passes|meets the|correctly|nicely|strong|appropriate(?:ly)?)\b",
+}
+
+
+class WordingPrompt(BaseModel):
+    """``prompts/judgement/wording.yaml``: ``system`` and ``user`` templates; unknown keys and
+    unknown placeholders are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    system: str
+    user: str
+
+    @field_validator("system", "user")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        used = {name for _, name, _, _ in string.Formatter().parse(v) if name}
+        if used - _FIELDS:
+            raise ValueError(f"unknown placeholders {sorted(used - _FIELDS)}; allowed: {sorted(_FIELDS)}")
+        return v
+
+
+def load_wording_prompt(path: Path | None = None) -> tuple[WordingPrompt, str]:
+    """``(prompt, sha256 of the file)``. Raises ``pydantic.ValidationError`` for a bad file."""
+    raw = (path or PROMPTS_DIR / "judgement" / "wording.yaml").read_bytes()
+    return WordingPrompt.model_validate(yaml.safe_load(raw)), hashlib.sha256(raw).hexdigest()
+
+
+def language_of(text: str) -> str | None:
+    """``nl``, ``en`` or ``None`` (too short or undecided), by counting common function words."""
+    words = re.findall(r"[a-zà-ÿ']+", text.lower())
+    nl = sum(w in _STOP["nl"] for w in words)
+    en = sum(w in _STOP["en"] for w in words)
+    if nl + en < 2 or nl == en:
+        return None
+    return "nl" if nl > en else "en"
+
+
+def contradicts(reason: str, verdict: str, lang: str) -> bool:
+    """True when a reason for a ``fail`` praises (says the criterion was met)."""
+    return verdict == "fail" and bool(re.search(_PRAISE.get(lang, _PRAISE["en"]), reason, re.I))
+
+
+def _schema(criteria: list[str]) -> dict:
+    item = {"type": "object", "properties": {"quote": {"type": "string", "maxLength": 120},
+                                             "why": {"type": "string", "maxLength": WHY_MAX}},
+            "required": ["quote", "why"], "additionalProperties": False}
+    props = {cid: item for cid in criteria}
+    props["better"] = {"type": "string", "maxLength": BETTER_MAX}
+    return {"title": "Feedback", "type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
+def failed_criteria(assessment: TurnAssessment) -> list[str]:
+    """Ids of the criteria that failed and are not in the uncertain band."""
+    return [cid for cid, r in assessment.criteria.items() if r.verdict == "fail" and not r.unsure]
+
+
+def rubric_wording(req: GradeRequest, assessment: TurnAssessment, rubric: Rubric) -> TurnAssessment:
+    """The words from the rubric itself: a failed criterion's reason is its pass rule in the
+    session's language (what was expected), keeping a rule's own finding; the tip is the
+    rubric's passing example of the first failed criterion."""
+    lang = req.lang
+    criteria = dict(assessment.criteria)
+    for cid in failed_criteria(assessment):
+        r = criteria[cid]
+        if r.source == "rules" and r.evidence:
+            continue
+        c = rubric.criterion(cid)
+        criteria[cid] = r.model_copy(update={"reason": ("Verwacht: " if lang == "nl" else "Expected: ") + c.passes_when(lang)})
+    failed = failed_criteria(assessment)
+    tip = ""
+    if failed:
+        example = rubric.criterion(failed[0]).examples.good(lang)
+        tip = (f"Bijvoorbeeld: “{example}”" if lang == "nl" else f"For example: “{example}”")
+    return assessment.model_copy(update={"criteria": criteria, "tip": tip, "wording": "rubric"})
+
+
+class Writer:
+    """Writes the feedback words with a chat model (any LangChain chat model; JSON-constrained
+    on the embedded and OpenAI-compatible backends). ``before_call`` / ``yield_to``: as for
+    background work in the app (wait while the customer speaks; stop between tokens when a
+    customer line starts). ``retries``: extra attempts after a rejected or failed answer."""
+
+    def __init__(self, model, prompt_path: Path | None = None, retries: int = 1, before_call=None, yield_to=None) -> None:
+        self.model = model
+        self.prompt, self.sha256 = load_wording_prompt(prompt_path)
+        self.retries = retries
+        self.before_call = before_call or (lambda: None)
+        self.yield_to = yield_to
+
+    def with_gate(self, before_call, yield_to) -> "Writer":
+        """The same writer, waiting on another gate (one per service)."""
+        w = Writer.__new__(Writer)
+        w.__dict__.update(self.__dict__, before_call=before_call or (lambda: None), yield_to=yield_to)
+        return w
+
+    def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str) -> list:
+        """The chat messages for one wording call."""
+        lang = req.lang
+        listing = "\n".join(f"- {cid}: {rubric.criterion(cid).name(lang)} — {rubric.criterion(cid).passes_when(lang)}"
+                            for cid in failed) or "- (none: the reply met every criterion; only write \"better\")"
+        fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": req.scenario or "a customer service conversation",
+                  "customer": req.customer_line.replace("</customer>", ""), "reply": reply.replace("</reply>", ""),
+                  "failed": listing}
+        return [SystemMessage(self.prompt.system.format(**fields)), HumanMessage(self.prompt.user.format(**fields))]
+
+    def _invoke(self, chain, messages):
+        while True:
+            self.before_call()
+            try:
+                return chain.invoke(messages)
+            except Preempted:
+                continue
+
+    def word(self, req: GradeRequest, assessment: TurnAssessment, rubric: Rubric) -> TurnAssessment:
+        """``assessment`` with model-written reasons and tip where they pass the checks, the
+        rubric's text elsewhere (``wording``: ``model`` when every word came from the model).
+        Never raises for model trouble."""
+        from actor.judgement.features import strip_injection
+
+        reply, _ = strip_injection(req.reply)
+        failed = failed_criteria(assessment)
+        base = rubric_wording(req, assessment, rubric)
+        chain = json_mode(self.model, _schema(failed), "feedback")
+        chain = (preemptible(chain, self.yield_to) if self.yield_to else chain) | JsonOutputParser()
+        accepted: dict[str, tuple[str, str]] = {}
+        tip = None
+        for _ in range(1 + self.retries):
+            try:
+                out = self._invoke(chain, self.messages(req, failed, rubric, reply))
+            except Exception:
+                continue
+            if not isinstance(out, dict):
+                continue
+            for cid in failed:
+                if cid in accepted:
+                    continue
+                item = out.get(cid)
+                if not isinstance(item, dict):
+                    continue
+                quote, why = str(item.get("quote", "")).strip().strip("\"'“”"), str(item.get("why", "")).strip()
+                if quote and rules.quote_in(quote, reply) and why and language_of(why) in (req.lang, None) \
+                        and language_of(why) is not None and not contradicts(why, "fail", req.lang):
+                    accepted[cid] = (quote, why)
+            better = str(out.get("better", "")).strip()
+            if tip is None and better and language_of(better) == req.lang and rules.normalise(better) != rules.normalise(reply):
+                tip = better
+            if len(accepted) == len(failed) and tip is not None:
+                break
+        criteria = dict(base.criteria)
+        for cid, (quote, why) in accepted.items():
+            r = criteria[cid]
+            criteria[cid] = r.model_copy(update={"reason": why, "evidence": r.evidence or quote})
+        complete = len(accepted) == len(failed) and tip is not None
+        return base.model_copy(update={"criteria": criteria, "tip": tip if tip is not None else base.tip,
+                                       "wording": "model" if complete else "rubric"})

@@ -1,0 +1,80 @@
+"""Do llama.cpp's repetition controls reduce the customer's repeats and echoes? (not a test)
+
+llama-cpp-python 0.3 exposes ``repeat_penalty``, ``presence_penalty`` and ``frequency_penalty``
+(all applied to the last 64 *generated* tokens: the sampler starts empty for each call, so
+earlier turns in the prompt are not penalised); the DRY sampler exists in its low-level
+bindings but not in ``create_chat_completion``. This script measures what the exposed ones do
+where it matters: scripted sessions are played once to get realistic histories, then at every
+turn ``--drafts`` drafts are generated per setting (fixed seeds, the same prompt) and checked
+with the actor's own checks. Prints, per setting, the share of drafts rejected as a repeat of an
+earlier customer line, as an echo of a trainee line, for any reason, and the mean seconds per
+draft.
+
+    flock /tmp/model.lock .venv/bin/python benchmarks/repetition_controls.py --scripts counter-nl-unskilled phone-nl-friendly
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from actor.config import Settings
+from actor.persona.actor import Utterance, pick_tactic
+from actor.persona.guard import tidy_line
+from actor.session import Workbench
+from actor.trial import SCRIPTS, load_script, play
+
+SETTINGS = {
+    "default (repeat 1.1)": {},
+    "presence 0.6": {"presence_penalty": 0.6},
+    "presence 1.0 + frequency 0.5": {"presence_penalty": 1.0, "frequency_penalty": 0.5},
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scripts", nargs="+", default=["counter-nl-unskilled", "phone-nl-friendly"])
+    parser.add_argument("--drafts", type=int, default=2, help="drafts per turn and setting")
+    parser.add_argument("--difficulty", default="medium")
+    args = parser.parse_args(argv)
+
+    bench = Workbench.from_settings(Settings())
+    if bench.problems:
+        from actor.embeddings import E5Embeddings
+        from actor.trial import LegacyMoves
+
+        bench.judge = LegacyMoves(E5Embeddings())
+    cases = []  # (actor, history, state)
+    for name in args.scripts:
+        scenario_id, lang, _ = name.split("-")
+        session = play(bench, scenario_id, lang, args.difficulty, load_script(SCRIPTS / f"{name}.yaml"))
+        history = [Utterance("customer", session.opening.text)]
+        for t in session.turns:
+            history.append(Utterance("employee", t.reply))
+            if not t.state_after.ended:
+                cases.append((session.actor, list(history), t.state_after))
+            if t.answer:
+                history.append(Utterance("customer", t.answer.text))
+    print(f"{len(cases)} turns from {', '.join(args.scripts)}; {args.drafts} drafts per turn and setting")
+    for label, sampling in SETTINGS.items():
+        counts = {"repeat": 0, "echo": 0, "any": 0}
+        seconds, n = [], 0
+        for actor, history, state in cases:
+            tactic = pick_tactic(state)
+            messages = actor.messages(history, state, tactic, actor.examples(tactic, state))
+            for seed in range(args.drafts):
+                start = time.perf_counter()
+                raw = actor.model.invoke(messages, stop=actor.STOP, seed=1000 + seed, **sampling).text
+                seconds.append(time.perf_counter() - start)
+                reasons = actor.check(tidy_line(raw), raw, history, state.level)
+                n += 1
+                counts["repeat"] += "repeats an earlier line" in reasons
+                counts["echo"] += "echoes the employee" in reasons
+                counts["any"] += bool(reasons)
+        print(f"{label:32s} repeats {counts['repeat'] / n:5.1%}  echoes {counts['echo'] / n:5.1%}  "
+              f"rejected {counts['any'] / n:5.1%}  {statistics.mean(seconds):.2f} s/draft  (n={n})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

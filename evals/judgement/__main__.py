@@ -1,0 +1,206 @@
+"""How good is the judgement? ``python -m evals.judgement``.
+
+Parts (``--part``, comma-separated; default ``holdout,gold``):
+
+- ``holdout``: scenario-held-out figures on the bank (``evals/judgement/bank/*.jsonl``): for each
+  of the four scenarios, heads are fitted on the other three (feature set and regularisation
+  chosen inside those three, :func:`actor.judgement.heads.fit_head`) and judge the fourth; the
+  table pools the four held-out predictions. Also printed: what each signal adds (rule checks
+  alone; heads on rules + level/type/tactic without embeddings; the full heads).
+- ``gold``: the shipped heads (``actor/judgement/heads.json``, fitted on the whole bank, never on
+  this file) on ``--gold`` (default ``../shared/data/gold/dev.jsonl``; any JSONL in that format).
+- ``old``: the previous grader (the chat model asked per criterion) and move judge on the same
+  ``--gold`` rows, side by side (minutes per reply on the embedded model).
+- ``wording``: the chat model words the feedback for the first ``--wording-n`` rows of
+  ``--gold``: seconds per reply, share of reasons and tips in the session's language, share
+  accepted, reasons that contradict their verdict (after the checks: must be 0).
+- ``politeness``: Spearman ρ of the tone head with the Stanford Politeness human scores on the
+  fixed sample of ``evals.evaluator`` (seed 0), beside the human ceiling.
+
+Per criterion: n (rows where it applies), accuracy (a verdict is p(pass) ≥ 0.5; unsure rows
+count at the side they lean to), Cohen's κ, ECE (10 equal-width bins of p(pass)); the move
+(:func:`actor.judgement.bank.derive_move` on the verdicts vs on the labels); the share of
+applicable verdicts in the unsure band; median seconds per reply for verdicts and wording.
+``--json PATH`` writes ``{"criteria": {id: {"n","accuracy","kappa","ece"}}, "move": {"n",
+"accuracy"}, "unsure", "seconds": {"verdicts_p50","wording_p50"}}`` for ``--gold`` (and the
+same shape under ``"holdout"``, ``"old"``, ``"wording"`` and ``"signals"`` when those ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from actor.evaluator import GradeRequest
+from actor.judgement.bank import BANK_DIR, CRITERIA, load_bank, policy_text, read_rows
+from actor.judgement.measure import figures, holdout, judge_rows, print_table, request
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_GOLD = REPO.parent / "shared" / "data" / "gold" / "dev.jsonl"
+
+
+def rules_only(rows) -> dict:
+    """The deterministic findings alone: a rule failure sign fails the criterion, else pass."""
+    from actor.evaluator import rules
+    from actor.evaluator.assessment import CriterionResult, TurnAssessment
+
+    out = []
+    for row in rows:
+        found = {f.criterion for f in rules.findings(row.trainee, policy_text(row.scenario, row.lang))}
+        crit = {c: CriterionResult(reason="", verdict="n/a" if row.labels[c] is None else ("fail" if c in found else "pass"))
+                for c in CRITERIA}
+        out.append(TurnAssessment(criteria=crit, tip="", move="neutral", rubric_sha256="", prompt_sha256="", model_id=""))
+    return figures(rows, out)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--part", default="holdout,gold")
+    ap.add_argument("--bank", type=Path, default=BANK_DIR)
+    ap.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
+    ap.add_argument("--heads", type=Path, default=None, help="heads artefact (default: the shipped one)")
+    ap.add_argument("--wording-n", type=int, default=10)
+    ap.add_argument("--politeness-n", type=int, default=300)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    parts = set(args.part.split(","))
+
+    from actor.embeddings import E5Embeddings
+    from actor.judgement.features import Featurizer
+    from actor.judgement.heads import DEFAULT_HEADS
+    from actor.judgement.judge import Judge, load_heads
+
+    embeddings = E5Embeddings()
+    result: dict = {}
+    if "holdout" in parts:
+        rows, sha = load_bank(args.bank)
+        print(f"bank: {len(rows)} rows, sha256 {sha[:12]}; scenarios held out one at a time")
+        featurizer = Featurizer(embeddings)
+        pooled, per = holdout(rows, featurizer)
+        result["holdout"] = {**pooled, "per_scenario": per}
+        print_table("scenario-held-out (bank; heads never saw the judged scenario)", pooled)
+        signals = {"rules alone": rules_only(rows)}
+        signals["heads: rules + level/type/tactic"] = holdout(rows, featurizer, {"rules": ("rules", "context")}, progress=lambda m: None)[0]
+        signals["heads: + e5 embeddings (full)"] = pooled
+        result["signals"] = signals
+        print("\n## what each signal adds (scenario-held-out accuracy)")
+        print(f"{'signals':<36} " + " ".join(f"{c[:10]:>10}" for c in CRITERIA) + f" {'move':>6}")
+        for name, f in signals.items():
+            print(f"{name:<36} " + " ".join(f"{f['criteria'][c]['accuracy']:>10.3f}" for c in CRITERIA) + f" {f['move']['accuracy']:>6.3f}")
+    gold_rows = read_rows(args.gold) if ({"gold", "old", "wording"} & parts) and args.gold.is_file() else []
+    if {"gold", "old", "wording"} & parts and not gold_rows:
+        print(f"\nno gold file at {args.gold}: gold parts skipped")
+    heads, problem = load_heads(args.heads or DEFAULT_HEADS)
+    if problem:
+        print(problem)
+    if "gold" in parts and gold_rows and heads:
+        judge = Judge(embeddings, heads)
+        assessments, seconds = judge_rows(judge, gold_rows)
+        result.update(figures(gold_rows, assessments, seconds))
+        result["gold_assessments"] = assessments
+        print_table(f"{args.gold.name} (never fitted on; heads fitted on the whole bank)", result)
+    if "old" in parts and gold_rows:
+        result["old"] = old_grader(gold_rows, embeddings)
+        if "criteria" in result:
+            print_table(f"{args.gold.name}: new judgement vs the old grader", result, result["old"], "old")
+        else:
+            print_table(f"{args.gold.name}: old grader", result["old"])
+    if "wording" in parts and gold_rows and heads:
+        result["wording"] = wording(gold_rows[: args.wording_n], Judge(embeddings, heads))
+        if "seconds" in result:
+            result["seconds"]["wording_p50"] = result["wording"]["seconds_p50"]
+    if "politeness" in parts and heads:
+        result["politeness"] = politeness(Judge(embeddings, heads), args.politeness_n)
+    if args.json:
+        out = {k: v for k, v in result.items() if k != "gold_assessments"}
+        args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False, default=float), encoding="utf-8")
+        print(f"\nwritten: {args.json}")
+    return result
+
+
+def old_grader(rows, embeddings) -> dict:
+    """The previous grader (chat model per criterion, rules after) and the previous move judge."""
+    from actor.config import Settings
+    from actor.evaluator import Grader, MoveJudge
+    from actor.llm import chat_model, model_id
+
+    settings = Settings()
+    grader = Grader(chat_model("evaluator", settings), model_id("evaluator", settings))
+    movejudge = MoveJudge(embeddings)
+    assessments, seconds, moves = [], [], []
+    for i, row in enumerate(rows, 1):
+        start = time.perf_counter()
+        a = grader.grade(request(row))
+        seconds.append(time.perf_counter() - start)
+        assessments.append(a)
+        moves.append(movejudge.judge(request(row)).move)
+        print(f"  old grader {i}/{len(rows)}: {seconds[-1]:.1f} s", flush=True)
+    figs = figures(rows, assessments, seconds)
+    figs["move"] = {"n": len(rows), "accuracy": sum(m == r.move for m, r in zip(moves, rows)) / len(rows)}
+    return figs
+
+
+def wording(rows, judge) -> dict:
+    """The chat model words the feedback of ``rows``; checks as in :mod:`actor.judgement.wording`."""
+    from actor.config import Settings
+    from actor.judgement.wording import Writer, contradicts, language_of
+    from actor.llm import chat_model
+
+    judge.writer = Writer(chat_model("evaluator", Settings()))
+    seconds, reasons, in_lang, tips, tips_in_lang, model_words, contra = [], 0, 0, 0, 0, 0, 0
+    for row in rows:
+        req = request(row)
+        a = judge.verdicts(req)
+        start = time.perf_counter()
+        w = judge.word(req, a)
+        seconds.append(time.perf_counter() - start)
+        model_words += w.wording == "model"
+        for cid, r in w.criteria.items():
+            if r.verdict == "fail" and not r.unsure and r.reason:
+                reasons += 1
+                in_lang += language_of(r.reason) == row.lang
+                contra += contradicts(r.reason, "fail", row.lang)
+        if w.tip:
+            tips += 1
+            tips_in_lang += language_of(w.tip) == row.lang
+        print(f"  [{row.id}] {w.wording} {seconds[-1]:.1f} s | tip: {w.tip[:100]}", flush=True)
+        for cid, r in w.criteria.items():
+            if r.verdict == "fail" and not r.unsure:
+                print(f"      ✗ {cid}: {r.reason[:140]} (quote: {r.evidence[:60]!r})")
+    figs = {"n": len(rows), "seconds_p50": statistics.median(seconds) if seconds else float("nan"),
+            "reasons_in_language": in_lang / reasons if reasons else float("nan"),
+            "tips_in_language": tips_in_lang / tips if tips else float("nan"),
+            "all_model_words": model_words / len(rows) if rows else float("nan"), "contradictions": contra}
+    print(f"\n## wording on {len(rows)} rows: p50 {figs['seconds_p50']:.1f} s per reply; reasons in the session's language "
+          f"{figs['reasons_in_language']:.2f}; tips {figs['tips_in_language']:.2f}; every word from the model on "
+          f"{figs['all_model_words']:.2f} of replies (rest: rubric text); contradictions shown {contra}")
+    return figs
+
+
+def politeness(judge, n: int) -> dict:
+    """Spearman ρ of the tone head with the Stanford Politeness scores: the same fixed sample
+    (seed 0) and human ceiling as ``python -m evals.evaluator --part politeness``."""
+    import csv
+    import random
+
+    from evals.evaluator.__main__ import spearman
+
+    path = REPO.parent / "shared" / "data" / "external" / "stanford_politeness" / "wikipedia.annotated.csv"
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
+    sample = random.Random(0).sample(rows, n)
+    tones = [judge.verdicts(GradeRequest(lang="en", customer_line="", reply=r["Request"], level=0)).tone or 3.0 for r in sample]
+    rho = spearman(tones, [float(r["Normalized Score"]) for r in sample])
+    raters = [[float(r[f"Score{k}"]) for k in range(1, 6)] for r in sample]
+    ceiling = statistics.fmean(
+        spearman([r[k] for r in raters], [statistics.fmean(r[:k] + r[k + 1:]) for r in raters]) for k in range(5))
+    print(f"\n## politeness: tone head ρ {rho:+.3f} on {len(sample)} rows (human ceiling {ceiling:+.3f})")
+    return {"n": len(sample), "rho": rho, "human_ceiling": ceiling}
+
+
+if __name__ == "__main__":
+    main()
