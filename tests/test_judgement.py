@@ -194,3 +194,61 @@ def test_shipped_heads_judge_dutch_replies_and_the_model_words_them_in_dutch(rea
         if r.verdict == "fail" and not r.unsure:
             assert r.reason and language_of(r.reason) == "nl", (cid, r.reason)
     assert worded.tip and language_of(worded.tip) == "nl"
+
+
+class ScriptedProbabilities:
+    """A stand-in for the embedded model's ``answer_probabilities``: p(yes) by a keyword."""
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def answer_probabilities(self, messages, answers):
+        text = messages[-1].content
+        self.calls.append(text)
+        if "Employee's reply: N/A" in text:
+            return {"yes": 0.6, "no": 0.4}  # the model's bias towards "yes"
+        return {"yes": 0.9, "no": 0.1} if "vervelend" in text else {"yes": 0.6, "no": 0.4}
+
+
+def test_check_probabilities_are_calibrated_against_a_content_free_reply():
+    from actor.judgement.checks import CheckScorer
+
+    model = ScriptedProbabilities()
+    scorer = CheckScorer(model)
+    good = scorer.score(req("Wat vervelend voor u."))
+    flat = scorer.score(req("Ok."))
+    assert set(good) == {"stays_calm", "acknowledges_emotion", "listens_and_explores", "takes_control", "no_false_promises"}
+    assert abs(flat["stays_calm"] - 0.5) < 1e-9  # the same p(yes) as on an empty reply: no evidence
+    assert good["acknowledges_emotion"] > 0.8
+    n_checks = sum(len(default_rubric().criterion(c).checks) for c in good)
+    assert len(model.calls) == 2 * n_checks + n_checks  # two replies, plus one content-free call per check (cached)
+
+
+@pytest.mark.real_model
+def test_the_embedded_model_gives_answer_probabilities_without_sampling(real_settings):
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from actor.judgement.checks import ANSWERS
+    from actor.llm import chat_model
+
+    model = chat_model("evaluator", real_settings)
+    ask = lambda reply: model.answer_probabilities(  # noqa: E731
+        [SystemMessage("Answer only yes or no."), HumanMessage(f"Employee's reply: {reply}\nQuestion: Does the reply tell the customer to calm down?")],
+        ANSWERS)
+    calm, polite = ask("Calm down, sir. Next!"), ask("Three wasted trips, that is really annoying. What does the app say?")
+    assert abs(sum(calm.values()) - 1) < 1e-6 and calm["yes"] > polite["yes"] + 0.2
+    assert ask("Calm down, sir. Next!") == calm  # read, not sampled: the same every time
+
+
+def test_the_embedding_cache_survives_a_restart(tmp_path):
+    path = tmp_path / "emb.npz"
+    first = Featurizer(WordEmbeddings(), path)
+    x = first.embed(["één pakket", "a parcel"])
+    first.save_cache()
+
+    class Refusing(WordEmbeddings):
+        def embed_query(self, text):
+            raise AssertionError("should come from the cache")
+
+    again = Featurizer(Refusing(), path)
+    assert (again.embed(["één pakket", "a parcel"]) == x).all()

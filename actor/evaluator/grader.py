@@ -34,8 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from actor.evaluator import rules
 from actor.evaluator.assessment import CriterionResult, TurnAssessment, classify_move
 from actor.evaluator.rubric import PROMPTS_DIR, Rubric, applicable, default_rubric
-from actor.llm import json_mode, preemptible
-from actor.llm.local import Preempted
+from actor.llm import invoke_when_idle, json_mode, preemptible
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
 LEVEL_NAMES = {
@@ -218,12 +217,7 @@ class Grader:
 
     def _invoke(self, chain, messages: list):
         """One model call after ``before_call``; a preempted call waits and is asked again."""
-        while True:
-            self.before_call()
-            try:
-                return chain.invoke(messages)
-            except Preempted:
-                continue
+        return invoke_when_idle(chain, messages, self.before_call)
 
     def messages(self, req: GradeRequest, criteria: list[str], reply: str) -> list:
         """The chat messages for one grading call (system part identical across turns)."""

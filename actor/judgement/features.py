@@ -18,9 +18,11 @@ on, and :class:`Featurizer` builds exactly that.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -94,23 +96,48 @@ class Featurizer:
     ``embeddings``: anything with ``embed_query(text) -> list[float]`` and
     ``embed_documents(texts)`` (the app's :class:`~actor.embeddings.E5Embeddings`; tests a
     deterministic fake). Embeddings are cached per text for the life of the object (the bank
-    repeats customer lines). One object may serve every session: it holds no conversation state.
+    repeats customer lines), and with ``cache_file`` across runs (fitting and evals; the file
+    belongs to one embedding model). One object may serve every session: it holds no
+    conversation state.
     """
 
-    def __init__(self, embeddings) -> None:
+    def __init__(self, embeddings, cache_file: Path | None = None) -> None:
         self.embeddings = embeddings
         self._cache: dict[str, np.ndarray] = {}
+        self.cache_file = Path(cache_file) if cache_file else None
+        if self.cache_file and self.cache_file.is_file():
+            with np.load(self.cache_file, allow_pickle=False) as data:
+                texts = json.loads(str(data["texts"]))
+                self._cache.update(zip(texts, data["vectors"]))
+
+    def save_cache(self) -> None:
+        """Write the embedding cache to ``cache_file`` (texts as JSON, vectors as float32; no
+        pickle), so the next fit or eval embeds only new texts. No-op without a file."""
+        if not self.cache_file or not self._cache:
+            return
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(self._cache)
+        tmp = self.cache_file.with_suffix(".tmp.npz")
+        np.savez(tmp, texts=np.asarray(json.dumps(texts, ensure_ascii=False)), vectors=np.stack([self._cache[t] for t in texts]))
+        tmp.replace(self.cache_file)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """``len(texts) × d`` array of query-mode embeddings (cached per text)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if len(missing) > 1 and hasattr(self.embeddings, "embed_queries"):
+            for t, v in zip(missing, self.embeddings.embed_queries(missing)):
+                self._cache[t] = np.asarray(v, dtype=np.float32)
         for t in missing:
-            self._cache[t] = np.asarray(self.embeddings.embed_query(t), dtype=np.float32)
+            if t not in self._cache:
+                self._cache[t] = np.asarray(self.embeddings.embed_query(t), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
 
     def row(self, ctx: ReplyContext, blocks: tuple[str, ...]) -> np.ndarray:
         """The feature vector of one reply for the feature set ``blocks`` (1-d float32)."""
         reply, _ = strip_injection(ctx.reply)
+        wanted = ([reply] if "reply" in blocks else []) + (sentences(reply) or [reply] if "sentences" in blocks else []) \
+            + ([ctx.customer] if "customer" in blocks else [])
+        self.embed(wanted)  # one batch into the engine
         parts: list[np.ndarray] = []
         for block in blocks:
             if block == "reply":
@@ -128,7 +155,13 @@ class Featurizer:
         return np.concatenate(parts).astype(np.float32)
 
     def matrix(self, contexts: list[ReplyContext], blocks: tuple[str, ...]) -> np.ndarray:
-        """``len(contexts) × n_features`` for the feature set ``blocks``."""
+        """``len(contexts) × n_features`` for the feature set ``blocks`` (the texts are embedded
+        in batches first)."""
+        texts: list[str] = []
+        for c in contexts:
+            reply, _ = strip_injection(c.reply)
+            texts += [reply, c.customer] + sentences(reply)
+        self.embed(texts)
         return np.stack([self.row(c, blocks) for c in contexts])
 
 # Width of the blocks that do not depend on the embedding model (the others are as wide as

@@ -29,7 +29,10 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "reply+sentences": ("reply", "sentences", "rules", "context"),
     "reply+sentences+customer": ("reply", "sentences", "customer", "rules", "context"),
 }
-C_GRID = (0.03, 0.1, 0.3)
+# Every named feature set a head may be fitted on (heads store the name); the ones above are the
+# candidates the fitting chooses from, "rules" (no embeddings) is measured beside them.
+BLOCK_SETS: dict[str, tuple[str, ...]] = {**FEATURE_SETS, "rules": ("rules", "context")}
+C_GRID = (0.01, 0.03, 0.1, 0.3)
 DEFAULT_HEADS = Path(__file__).with_name("heads.json")
 
 

@@ -31,7 +31,8 @@ from actor.evaluator.grader import GradeRequest
 from actor.evaluator.rubric import Rubric, applicable, default_rubric
 from actor.judgement.bank import BANK_DIR, derive_move, load_bank
 from actor.judgement.features import FIXED_WIDTHS, Featurizer, ReplyContext, strip_injection
-from actor.judgement.heads import DEFAULT_HEADS, FEATURE_SETS, Heads
+from actor.judgement.heads import BLOCK_SETS as FEATURE_SETS
+from actor.judgement.heads import DEFAULT_HEADS, Heads
 
 UNSURE_BAND = (0.35, 0.65)  # p(pass) in this band is shown as "twijfel / unsure" (fixed, not tuned)
 FIT_COMMAND = "actor judgement fit"

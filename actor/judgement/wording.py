@@ -30,8 +30,7 @@ from actor.evaluator import rules
 from actor.evaluator.assessment import TurnAssessment
 from actor.evaluator.grader import GradeRequest
 from actor.evaluator.rubric import PROMPTS_DIR, Rubric
-from actor.llm import json_mode, preemptible
-from actor.llm.local import Preempted
+from actor.llm import invoke_when_idle, json_mode, preemptible
 
 LANGUAGE_NAMES = {"nl": "Dutch (Nederlands)", "en": "English"}
 WHY_MAX = 200
@@ -152,13 +151,9 @@ class Writer:
                   "failed": listing}
         return [SystemMessage(self.prompt.system.format(**fields)), HumanMessage(self.prompt.user.format(**fields))]
 
-    def _invoke(self, chain, messages):
-        while True:
-            self.before_call()
-            try:
-                return chain.invoke(messages)
-            except Preempted:
-                continue
+    def _invoke(self, chain, messages: list):
+        """One model call after ``before_call``; a preempted call waits and is asked again."""
+        return invoke_when_idle(chain, messages, self.before_call)
 
     def word(self, req: GradeRequest, assessment: TurnAssessment, rubric: Rubric) -> TurnAssessment:
         """``assessment`` with model-written reasons and tip where they pass the checks, the

@@ -95,6 +95,19 @@ def preemptible(runnable, yield_to):
     return runnable
 
 
+def invoke_when_idle(chain, messages, before_call):
+    """``chain.invoke(messages)`` after ``before_call()`` (which waits while more urgent work
+    runs); a call stopped by :func:`preemptible` waits again and is asked again."""
+    from actor.llm.local import Preempted
+
+    while True:
+        before_call()
+        try:
+            return chain.invoke(messages)
+        except Preempted:
+            continue
+
+
 def chat_model(role: Role, settings: Settings, *, streaming: bool = False, slot: str | None = None) -> BaseChatModel:
     """The chat model for ``role`` (``"persona"`` or ``"evaluator"``) per ``settings``.
 

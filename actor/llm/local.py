@@ -299,6 +299,53 @@ class LocalChatModel(BaseChatModel):
             )
         )
 
+    def answer_probabilities(self, messages: list[BaseMessage], answers: dict[str, tuple[str, ...]]) -> dict[str, float]:
+        """The model's probability of each answer as the first token of its reply, read from
+        llama.cpp's logits after one forward pass (nothing is sampled).
+
+        ``answers``: answer name → the spellings whose first token counts for it (e.g.
+        ``{"yes": ("Yes", "yes", "Ja", "ja"), "no": ("No", "no", "Nee", "nee")}``). Returns
+        answer name → probability, normalised over the answers (sums to 1). The prompt is the
+        model's own chat template with the assistant turn opened; the longest prefix already in
+        the KV cache is reused, so questions that share a context cost only their own tokens.
+        Raises :class:`~actor.llm.guard.ModelRequestsForbidden` when model calls are switched off.
+        """
+        import math
+
+        import numpy as np
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        check_model_requests_allowed(self.model_name)
+        loaded = self.loaded()
+        llama = loaded.llama
+        with loaded.lock:
+            template = llama.metadata.get("tokenizer.chat_template")
+            if template:
+                bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else ""
+                eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() != -1 else ""
+                prompt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(
+                    messages=_to_llama_messages(messages)).prompt
+            else:  # a model without a template: plain turns
+                prompt = "".join(f"{m['role']}: {m['content']}\n" for m in _to_llama_messages(messages)) + "assistant:"
+            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            cached = llama.input_ids[: llama.n_tokens].tolist()
+            keep = 0
+            for a, b in zip(cached, tokens[:-1]):
+                if a != b:
+                    break
+                keep += 1
+            llama.n_tokens = keep
+            llama.eval(tokens[keep:])
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+        top = logits.max()
+        log_z = top + math.log(np.exp(logits - top).sum())
+        mass: dict[str, float] = {}
+        for name, spellings in answers.items():
+            ids = {llama.tokenize(s.encode("utf-8"), add_bos=False, special=False)[0] for s in spellings}
+            mass[name] = float(sum(math.exp(logits[i] - log_z) for i in ids))
+        total = sum(mass.values()) or 1.0
+        return {name: m / total for name, m in mass.items()}
+
     def with_structured_output(
         self,
         schema: type[BaseModel] | dict,

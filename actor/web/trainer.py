@@ -168,7 +168,7 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         scenario_id = Path(p).stem if p.startswith("scenarios/") else None
         return ((PROMPTS_DIR / p).read_text(encoding="utf-8"), "", "", choices,
                 gr.update(choices=[("the file on disk", 0), *choices["choices"]], value=0),
-                gr.update(choices=list(trial.scripts(scenario_id)), value=list(trial.scripts(scenario_id, "nl"))[:2]))
+                gr.update(choices=list(trial.scripts(scenario_id)), value=[n for n in trial.scripts(scenario_id, "nl") if n.endswith(("-skilled", "-unskilled"))][:2]))
 
     load_outputs = [editor, status, prompt_preview, versions, version_a, script_names]
     load.click(on_load, path, load_outputs)

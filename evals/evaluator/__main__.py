@@ -37,6 +37,7 @@ from pathlib import Path
 
 from actor.config import Settings
 from actor.evaluator import CRITERIA, GradeRequest, Grader, MoveJudge, ToneJudge, classify_move
+from actor.judgement.measure import cohen_kappa
 from actor.llm import chat_model, model_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,17 +51,6 @@ GOLD_SCENARIOS = {
     "telefoon-factuur": "phone", "phone-contract": "phone",
     "kantoor-witteboorden": "office", "office-whitecollar": "office",
 }
-
-
-def cohen_kappa(a: list[int], b: list[int]) -> float:
-    """Cohen's κ for two binary label lists of equal length (nan when undefined)."""
-    n = len(a)
-    if n == 0:
-        return float("nan")
-    po = sum(x == y for x, y in zip(a, b)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    pe = pa * pb + (1 - pa) * (1 - pb)
-    return float("nan") if pe == 1 else (po - pe) / (1 - pe)
 
 
 def ranks(values: list[float]) -> list[float]:

@@ -1,12 +1,13 @@
 """How good is the judgement? ``python -m evals.judgement``.
 
-Parts (``--part``, comma-separated; default ``holdout,gold``):
+Parts (``--part``, comma-separated; default ``holdout,signals,gold``):
 
 - ``holdout``: scenario-held-out figures on the bank (``evals/judgement/bank/*.jsonl``): for each
   of the four scenarios, heads are fitted on the other three (feature set and regularisation
   chosen inside those three, :func:`actor.judgement.heads.fit_head`) and judge the fourth; the
-  table pools the four held-out predictions. Also printed: what each signal adds (rule checks
-  alone; heads on rules + level/type/tactic without embeddings; the full heads).
+  table pools the four held-out predictions.
+- ``signals``: what each signal adds, on the same splits: the rule checks alone; heads on rules
+  + level/type/tactic without embeddings; the full heads.
 - ``gold``: the shipped heads (``actor/judgement/heads.json``, fitted on the whole bank, never on
   this file) on ``--gold`` (default ``../shared/data/gold/dev.jsonl``; any JSONL in that format).
 - ``old``: the previous grader (the chat model asked per criterion) and move judge on the same
@@ -21,7 +22,8 @@ Per criterion: n (rows where it applies), accuracy (a verdict is p(pass) ≥ 0.5
 count at the side they lean to), Cohen's κ, ECE (10 equal-width bins of p(pass)); the move
 (:func:`actor.judgement.bank.derive_move` on the verdicts vs on the labels); the share of
 applicable verdicts in the unsure band; median seconds per reply for verdicts and wording.
-``--json PATH`` writes ``{"criteria": {id: {"n","accuracy","kappa","ece"}}, "move": {"n",
+``--old-json PATH`` reuses the old grader's figures from an earlier ``--part old --json`` run
+(they take minutes per reply). ``--json PATH`` writes ``{"criteria": {id: {"n","accuracy","kappa","ece"}}, "move": {"n",
 "accuracy"}, "unsure", "seconds": {"verdicts_p50","wording_p50"}}`` for ``--gold`` (and the
 same shape under ``"holdout"``, ``"old"``, ``"wording"`` and ``"signals"`` when those ran).
 """
@@ -60,13 +62,16 @@ def rules_only(rows) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", default="holdout,gold")
+    ap.add_argument("--part", default="holdout,signals,gold")
+    ap.add_argument("--holdout-json", type=Path, default=None, help="with --part signals alone: the full heads' figures from an earlier --json run")
     ap.add_argument("--bank", type=Path, default=BANK_DIR)
     ap.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
     ap.add_argument("--heads", type=Path, default=None, help="heads artefact (default: the shipped one)")
     ap.add_argument("--wording-n", type=int, default=10)
     ap.add_argument("--politeness-n", type=int, default=300)
+    ap.add_argument("--checks-n", type=int, default=26, help="rows of --gold for the model's check probabilities")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--old-json", type=Path, default=None, help="print the old grader's figures from an earlier --part old --json run")
     args = ap.parse_args(argv)
     parts = set(args.part.split(","))
 
@@ -80,13 +85,23 @@ def main(argv: list[str] | None = None) -> dict:
     if "holdout" in parts:
         rows, sha = load_bank(args.bank)
         print(f"bank: {len(rows)} rows, sha256 {sha[:12]}; scenarios held out one at a time")
-        featurizer = Featurizer(embeddings)
+        from actor.config import Settings
+
+        featurizer = Featurizer(embeddings, Path(Settings().home) / "judgement" / "embeddings-e5-small.npz")
         pooled, per = holdout(rows, featurizer)
+        featurizer.save_cache()
         result["holdout"] = {**pooled, "per_scenario": per}
         print_table("scenario-held-out (bank; heads never saw the judged scenario)", pooled)
+    if "signals" in parts:
+        rows, _ = load_bank(args.bank)
+        from actor.config import Settings
+
+        featurizer = Featurizer(embeddings, Path(Settings().home) / "judgement" / "embeddings-e5-small.npz")
+        full = result.get("holdout") or (json.loads(args.holdout_json.read_text())["holdout"] if args.holdout_json else None)
         signals = {"rules alone": rules_only(rows)}
         signals["heads: rules + level/type/tactic"] = holdout(rows, featurizer, {"rules": ("rules", "context")}, progress=lambda m: None)[0]
-        signals["heads: + e5 embeddings (full)"] = pooled
+        if full:
+            signals["heads: + e5 embeddings (full)"] = full
         result["signals"] = signals
         print("\n## what each signal adds (scenario-held-out accuracy)")
         print(f"{'signals':<36} " + " ".join(f"{c[:10]:>10}" for c in CRITERIA) + f" {'move':>6}")
@@ -104,6 +119,10 @@ def main(argv: list[str] | None = None) -> dict:
         result.update(figures(gold_rows, assessments, seconds))
         result["gold_assessments"] = assessments
         print_table(f"{args.gold.name} (never fitted on; heads fitted on the whole bank)", result)
+    if args.old_json and args.old_json.is_file():  # figures of an earlier `--part old` run on the same file
+        result["old"] = json.loads(args.old_json.read_text(encoding="utf-8"))["old"]
+        if "criteria" in result:
+            print_table(f"{args.gold.name}: new judgement vs the old grader (from {args.old_json})", result, result["old"], "old")
     if "old" in parts and gold_rows:
         result["old"] = old_grader(gold_rows, embeddings)
         if "criteria" in result:
@@ -114,6 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
         result["wording"] = wording(gold_rows[: args.wording_n], Judge(embeddings, heads))
         if "seconds" in result:
             result["seconds"]["wording_p50"] = result["wording"]["seconds_p50"]
+    if "checks" in parts and gold_rows and heads:
+        result["checks"] = checks(gold_rows, Judge(embeddings, heads), args.checks_n)
     if "politeness" in parts and heads:
         result["politeness"] = politeness(Judge(embeddings, heads), args.politeness_n)
     if args.json:
@@ -121,6 +142,40 @@ def main(argv: list[str] | None = None) -> dict:
         args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False, default=float), encoding="utf-8")
         print(f"\nwritten: {args.json}")
     return result
+
+
+def checks(rows, judge, n: int) -> dict:
+    """The embedded model's calibrated check probabilities (actor.judgement.checks), thresholded
+    at 0.5, against the heads on the same rows (nothing fitted on them): accuracy per criterion
+    and seconds per reply."""
+    from actor.config import Settings
+    from actor.judgement.checks import CheckScorer
+    from actor.llm import chat_model
+
+    scorer = CheckScorer(chat_model("evaluator", Settings()))
+    rows = rows[:n]
+    hits = {c: [0, 0, 0] for c in CRITERIA}  # model right, heads right, n
+    seconds = []
+    for row in rows:
+        req = request(row)
+        start = time.perf_counter()
+        probs = scorer.score(req)
+        seconds.append(time.perf_counter() - start)
+        a = judge.verdicts(req)
+        for cid, p in probs.items():
+            if row.labels[cid] is None:
+                continue
+            hits[cid][0] += int((p >= 0.5) == bool(row.labels[cid]))
+            hits[cid][1] += int((a.criteria[cid].verdict == "pass") == bool(row.labels[cid]))
+            hits[cid][2] += 1
+    print(f"\n## the model's check probabilities vs the heads on {len(rows)} rows of the gold file (p50 {statistics.median(seconds):.1f} s per reply)")
+    print(f"{'criterion':<22} {'n':>4} {'model':>6} {'heads':>6}")
+    out = {"n": len(rows), "seconds_p50": statistics.median(seconds), "criteria": {}}
+    for cid, (m, h, k) in hits.items():
+        if k:
+            print(f"{cid:<22} {k:>4} {m / k:>6.3f} {h / k:>6.3f}")
+            out["criteria"][cid] = {"n": k, "model_accuracy": m / k, "heads_accuracy": h / k}
+    return out
 
 
 def old_grader(rows, embeddings) -> dict:
