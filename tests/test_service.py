@@ -15,7 +15,7 @@ from test_persona_actor import SCENARIO, FakeRetriever
 from test_session import judge, move
 
 CRITERIA_AT_L1 = ["stays_calm", "acknowledges_emotion", "listens_and_explores", "takes_control", "no_false_promises"]
-GRADE = [json.dumps({"better": "Goed zo. Wat staat er in de app?"})]
+GRADE = [json.dumps({"better": "Wat vervelend, ik kijk nu in het systeem. Wat is uw naam?"})]
 
 
 def bench(lines: list[str], grades: int = 3) -> Workbench:
@@ -121,7 +121,7 @@ def test_the_feedback_panel_and_the_meter_show_what_was_graded(db):
     assert text.count("✓") == len(CRITERIA_AT_L1) and "toelichting volgt" in text
     service.wait_for_grades(live.id, timeout=30)
     text = feedback_markdown(live, "nl")
-    assert "Beurt 1" in text and "zet *erkennen*" in text and text.count("✓") == len(CRITERIA_AT_L1) and "Goed zo." in text
+    assert "Beurt 1" in text and "zet *erkennen*" in text and text.count("✓") == len(CRITERIA_AT_L1) and "ik kijk nu in het systeem" in text
     unsure = live.session.turns[0].assessment.criteria["takes_control"].model_copy(update={"unsure": True, "p_pass": 0.55})
     live.session.turns[0].assessment.criteria["takes_control"] = unsure
     assert "? Neemt de regie — twijfel (p=0.55)" in feedback_markdown(live, "nl")

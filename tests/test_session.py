@@ -33,8 +33,8 @@ def judge():
     return _JUDGE["j"]
 
 
-def wording(failed: list[str], why: str = "Je noemde geen gevoel van de klant.", quote: str = "", better: str = "Wat vervelend dat u voor niets kwam. Wat staat er in de app?") -> str:
-    return json.dumps({**{c: {"quote": quote, "why": why} for c in failed}, "better": better})
+def wording(failed: list[str], why: str = "Je noemde geen gevoel van de klant.", better: str = "Wat vervelend dat u voor niets kwam. Wat staat er in de app?") -> str:
+    return json.dumps({**{c: {"why": why} for c in failed}, "better": better})
 
 
 def make(lines: list[str], words: list[str] = ()) -> Session:
@@ -76,7 +76,7 @@ def test_provocation_escalates_and_everything_is_recorded():
 def test_verdicts_exist_when_the_customer_answers_and_the_words_follow():
     reply = move("neutral")
     s = make(["Nou, en wat gaat u daar dan aan doen, meneer de baliemedewerker?"],
-             [wording(["acknowledges_emotion", "listens_and_explores", "takes_control"], quote="even in het systeem kijken")])
+             [wording(["acknowledges_emotion", "listens_and_explores", "takes_control"])])
     items = list(s.respond(reply))
     texts, turn = items[:-1], items[-1]
     assert isinstance(turn, Turn) and turn.assessment.wording == "pending"
@@ -86,21 +86,24 @@ def test_verdicts_exist_when_the_customer_answers_and_the_words_follow():
     worded = s.grade(turn)
     assert turn.assessment is worded and worded.verdicts() == verdicts and worded.wording == "model"
     assert worded.criteria["acknowledges_emotion"].reason == "Je noemde geen gevoel van de klant."
-    assert worded.criteria["acknowledges_emotion"].evidence == "even in het systeem kijken"
+    assert worded.criteria["acknowledges_emotion"].evidence in reply  # the quote is the reply's own words
     assert worded.tip.startswith("Wat vervelend")
 
 
-def test_words_that_quote_what_was_not_said_or_speak_english_fall_back_to_the_rubric():
-    bad_quote = wording(["acknowledges_emotion", "listens_and_explores", "takes_control"], quote="What does the app say?")
-    english = wording(["acknowledges_emotion", "listens_and_explores", "takes_control"], why="You did not name the feeling of the customer.",
-                      quote="even in het systeem", better="You could say that it is annoying.")
-    for words in (bad_quote, english):
+def test_words_that_praise_a_failure_speak_english_or_teach_a_false_promise_fall_back_to_the_rubric():
+    failed = ["acknowledges_emotion", "listens_and_explores", "takes_control"]
+    praise = wording(failed, why="Goed gedaan, prima antwoord.", better="Ik beloof dat u het geld vandaag terugkrijgt.")
+    english = wording(failed, why="You did not name the feeling of the customer.", better="You could say that it is annoying.")
+    for words in (praise, english):
         s = make(["Hm."], [words])
         t = s.turn(move("neutral"))
         a = t.assessment
         assert a.wording == "rubric" and a.criteria["acknowledges_emotion"].verdict == "fail"
-        assert a.criteria["acknowledges_emotion"].reason.startswith("Verwacht: ") and "What does" not in a.tip
-    assert a.tip.startswith("Bijvoorbeeld")  # the English tip was rejected too
+        assert a.criteria["acknowledges_emotion"].reason.startswith("Verwacht: ")
+        assert a.tip.startswith("Bijvoorbeeld")  # neither the false promise nor the English tip is shown
+    copy = wording(failed, better=move("neutral"))
+    t = make(["Hm."], [copy]).turn(move("neutral"))
+    assert t.assessment.tip.startswith("Bijvoorbeeld") and t.assessment.criteria["takes_control"].reason == "Je noemde geen gevoel van de klant."
 
 
 def test_a_failing_embedding_gives_rule_verdicts_and_keeps_the_turn():

@@ -144,16 +144,43 @@ class Judge:
             seconds=time.perf_counter() - start,
         )
 
+    def weakest_sentence(self, req: GradeRequest, cid: str, max_words: int = 18) -> str:
+        """The words of ``req.reply`` that ``cid`` concerns: the sentence its head scores lowest
+        (the whole reply when it is one sentence or there is no head), cut to ``max_words``
+        words. Always text of the reply."""
+        from actor.judgement.features import sentences
+
+        clean, _ = strip_injection(req.reply)
+        parts = sentences(clean) or [clean]
+        head = self.heads.criteria.get(cid) if self.heads and self.calibrated.get(cid) else None
+        best = parts[0]
+        if head is not None and len(parts) > 1:
+            try:
+                scored = []
+                for part in parts:
+                    ctx = ReplyContext(req.lang, req.customer_line, part, req.level, req.aggression_type, req.tactic, req.allowed)
+                    scored.append((float(head.p_pass(self.featurizer.row(ctx, FEATURE_SETS[head.feature_set]))[0]), part))
+                best = min(scored)[1]
+            except Exception:  # embeddings unavailable: the first sentence
+                best = parts[0]
+        words = best.split()
+        return best if len(words) <= max_words else " ".join(words[:max_words]) + " …"
+
     def word(self, req: GradeRequest, assessment: TurnAssessment, writer=None) -> TurnAssessment:
         """``assessment`` with its reasons and tip written by ``writer`` (default: the judge's
-        own), else from the rubric's text. The verdicts are never changed. Never raises for
-        model trouble."""
-        from actor.judgement.wording import rubric_wording
+        own), else from the rubric's text. The quoted words are chosen here
+        (:meth:`weakest_sentence`), the better phrasing is judged like a reply before it is
+        shown. The verdicts are never changed. Never raises for model trouble."""
+        from dataclasses import replace
+
+        from actor.judgement.wording import failed_criteria, rubric_wording
 
         start = time.perf_counter()
         writer = writer or self.writer
         if writer is not None:
-            worded = writer.word(req, assessment, self.rubric)
+            quotes = {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
+            worded = writer.word(req, assessment, self.rubric, quotes=quotes,
+                                 judge_tip=lambda text: self.verdicts(replace(req, reply=text)))
         else:
             worded = rubric_wording(req, assessment, self.rubric)
         return worded.model_copy(update={"seconds": assessment.seconds + (time.perf_counter() - start)})

@@ -1,17 +1,22 @@
-"""The words of the feedback: per failed criterion one sentence that quotes the reply, and one
-better phrasing of this reply, in the session's language.
+"""The words of the feedback: per failed criterion one sentence about the trainee's own words,
+and one better phrasing of this reply, in the session's language.
 
-The verdicts are fixed before the model is asked (:meth:`actor.judgement.judge.Judge.verdicts`);
-the model (``prompts/judgement/wording.yaml``, one JSON-constrained call) only explains them.
-Each written reason is checked and rejected when
+The verdicts are fixed before the model is asked (:meth:`actor.judgement.judge.Judge.verdicts`).
+The quoted words are not left to the model either: for each failed criterion the judgement
+picks the sentence of the reply that the criterion's head scores lowest
+(:meth:`~actor.judgement.judge.Judge.weakest_sentence`; a rule's own match when a rule decided),
+so every quote is in the reply. The model (``prompts/judgement/wording.yaml``, one
+JSON-constrained call) then writes the "why" per criterion and a better phrasing. Checks:
 
-- its quote is not in the reply (:func:`actor.evaluator.rules.quote_in`),
-- it is not in the session's language (:func:`language_of`),
-- it argues for the opposite verdict (:func:`contradicts`: praise words in a failure reason);
+- a "why" not in the session's language (:func:`language_of`) or that praises what failed
+  (:func:`contradicts`) is rejected;
+- the better phrasing must be in the session's language, must not copy the reply, and is itself
+  judged (``judge_tip``): it must keep calm, promise nothing outside policy and score at least
+  as well as the reply, else it is rejected.
 
-the tip is rejected when it is in the wrong language or copies the reply. A rejected answer is
-asked again once; what is still rejected falls back to the rubric's own text
-(:func:`rubric_wording`), so the trainee never reads a reason that contradicts its verdict.
+A rejected answer is asked again once; what is still rejected falls back to the rubric's own
+text (:func:`rubric_wording`), so the trainee never reads a reason that contradicts its verdict
+or a tip that teaches a false promise.
 """
 
 from __future__ import annotations
@@ -89,9 +94,8 @@ def contradicts(reason: str, verdict: str, lang: str) -> bool:
 
 
 def _schema(criteria: list[str]) -> dict:
-    item = {"type": "object", "properties": {"quote": {"type": "string", "maxLength": 120},
-                                             "why": {"type": "string", "maxLength": WHY_MAX}},
-            "required": ["quote", "why"], "additionalProperties": False}
+    item = {"type": "object", "properties": {"why": {"type": "string", "maxLength": WHY_MAX}},
+            "required": ["why"], "additionalProperties": False}
     props = {cid: item for cid in criteria}
     props["better"] = {"type": "string", "maxLength": BETTER_MAX}
     return {"title": "Feedback", "type": "object", "properties": props, "required": list(props), "additionalProperties": False}
@@ -141,10 +145,13 @@ class Writer:
         w.__dict__.update(self.__dict__, before_call=before_call or (lambda: None), yield_to=yield_to)
         return w
 
-    def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str) -> list:
-        """The chat messages for one wording call."""
+    def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str, quotes: dict[str, str] | None = None) -> list:
+        """The chat messages for one wording call (``quotes``: criterion id → the trainee's words
+        it concerns)."""
         lang = req.lang
+        quotes = quotes or {}
         listing = "\n".join(f"- {cid}: {rubric.criterion(cid).name(lang)} — {rubric.criterion(cid).passes_when(lang)}"
+                            + (f' Words: "{quotes[cid]}"' if quotes.get(cid) else "")
                             for cid in failed) or "- (none: the reply met every criterion; only write \"better\")"
         fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": req.scenario or "a customer service conversation",
                   "customer": req.customer_line.replace("</customer>", ""), "reply": reply.replace("</reply>", ""),
@@ -155,45 +162,65 @@ class Writer:
         """One model call after ``before_call``; a preempted call waits and is asked again."""
         return invoke_when_idle(chain, messages, self.before_call)
 
-    def word(self, req: GradeRequest, assessment: TurnAssessment, rubric: Rubric) -> TurnAssessment:
+    def word(self, req: GradeRequest, assessment: TurnAssessment, rubric: Rubric, quotes: dict[str, str] | None = None,
+             judge_tip=None) -> TurnAssessment:
         """``assessment`` with model-written reasons and tip where they pass the checks, the
         rubric's text elsewhere (``wording``: ``model`` when every word came from the model).
-        Never raises for model trouble."""
+        ``quotes``: criterion id → the reply's words it concerns (stored as the evidence);
+        ``judge_tip``: text → :class:`TurnAssessment` of that text as a reply to the same line
+        (``None``: the tip is not judged). Never raises for model trouble."""
         from actor.judgement.features import strip_injection
 
         reply, _ = strip_injection(req.reply)
+        quotes = quotes or {}
         failed = failed_criteria(assessment)
         base = rubric_wording(req, assessment, rubric)
         chain = json_mode(self.model, _schema(failed), "feedback")
         chain = (preemptible(chain, self.yield_to) if self.yield_to else chain) | JsonOutputParser()
-        accepted: dict[str, tuple[str, str]] = {}
+        accepted: dict[str, str] = {}
         tip = None
         for _ in range(1 + self.retries):
             try:
-                out = self._invoke(chain, self.messages(req, failed, rubric, reply))
+                out = self._invoke(chain, self.messages(req, failed, rubric, reply, quotes))
             except Exception:
                 continue
             if not isinstance(out, dict):
                 continue
             for cid in failed:
-                if cid in accepted:
-                    continue
                 item = out.get(cid)
-                if not isinstance(item, dict):
-                    continue
-                quote, why = str(item.get("quote", "")).strip().strip("\"'“”"), str(item.get("why", "")).strip()
-                if quote and rules.quote_in(quote, reply) and why and language_of(why) in (req.lang, None) \
-                        and language_of(why) is not None and not contradicts(why, "fail", req.lang):
-                    accepted[cid] = (quote, why)
-            better = str(out.get("better", "")).strip()
-            if tip is None and better and language_of(better) == req.lang and rules.normalise(better) != rules.normalise(reply):
+                why = str(item.get("why", "")).strip() if isinstance(item, dict) else ""
+                if cid not in accepted and why and language_of(why) == req.lang and not contradicts(why, "fail", req.lang):
+                    accepted[cid] = why
+            better = str(out.get("better", "")).strip().strip("\"'“”")
+            if tip is None and self._good_tip(better, reply, req.lang, assessment, judge_tip):
                 tip = better
             if len(accepted) == len(failed) and tip is not None:
                 break
         criteria = dict(base.criteria)
-        for cid, (quote, why) in accepted.items():
+        for cid in failed:
             r = criteria[cid]
-            criteria[cid] = r.model_copy(update={"reason": why, "evidence": r.evidence or quote})
+            update = {"evidence": r.evidence or quotes.get(cid, "")}
+            if cid in accepted:
+                update["reason"] = accepted[cid]
+            criteria[cid] = r.model_copy(update=update)
         complete = len(accepted) == len(failed) and tip is not None
         return base.model_copy(update={"criteria": criteria, "tip": tip if tip is not None else base.tip,
                                        "wording": "model" if complete else "rubric"})
+
+    @staticmethod
+    def _good_tip(better: str, reply: str, lang: str, assessment: TurnAssessment, judge_tip) -> bool:
+        """A better phrasing is kept when it is in ``lang``, does not copy the reply (at most
+        70 % of its words from the reply) and, judged as a reply itself, keeps calm, promises
+        nothing outside policy and scores at least as well as the reply."""
+        if not better or language_of(better) != lang:
+            return False
+        words = re.findall(r"\w+", better.lower())
+        own = set(re.findall(r"\w+", reply.lower()))
+        if not words or sum(w in own for w in words) / len(words) > 0.7:
+            return False
+        if judge_tip is None:
+            return True
+        judged = judge_tip(better)
+        if any(judged.criteria[c].verdict == "fail" for c in ("stays_calm", "no_false_promises") if c in judged.criteria):
+            return False
+        return (judged.score or 0.0) >= (assessment.score or 0.0)

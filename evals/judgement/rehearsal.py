@@ -1,7 +1,7 @@
 """A Dutch rehearsal in headless Chromium as a trainee plays it: ``python -m evals.judgement.rehearsal``.
 
 Starts ``app.py`` on the configured models (the embedded one by default), opens the counter
-scenario at medium in Dutch, and types five replies at a human pace (``--think`` seconds from
+scenario in Dutch (``--difficulty``, default hard), and types five replies at a human pace (``--think`` seconds from
 the customer's complete line to sending, typing included). Per turn it prints: seconds from
 sending to the verdicts visible in the feedback panel, to the customer's line complete, to the
 worded feedback visible, and whether that came before the next reply was sent; then every
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--think", type=float, default=15.0, help="seconds from the customer's line to sending (typing included)")
     ap.add_argument("--shots", type=Path, default=REPO / "screenshots" / "rehearsal")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--difficulty", default="hard", choices=("easy", "medium", "hard"))
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO / "tests"))
     from apprunner import CHROMIUM, Server
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             page = browser.new_page(viewport={"width": 1280, "height": 1300})
             page.set_default_timeout(300_000)
             page.goto(server.url)
-            page.get_by_text("gemiddeld · medium").click()
+            page.get_by_text({"easy": "makkelijk · easy", "medium": "gemiddeld · medium", "hard": "moeilijk · hard"}[args.difficulty]).click()
             page.get_by_role("button", name="Start the conversation").click()
             box = page.locator("#reply-box textarea")
             expect(box).to_be_editable()
@@ -80,14 +81,20 @@ def main(argv: list[str] | None = None) -> int:
                         line = time.monotonic() - sent
                     if verdicts is not None and line is not None:
                         break
+                    if verdicts is not None and len(texts) <= n and time.monotonic() - sent > verdicts + 20 \
+                            and box.input_value() == "":
+                        break  # no customer line: the scenario ended with this reply
                     time.sleep(0.05)
                 ready = time.monotonic()
                 page.screenshot(path=str(args.shots / f"turn{n}.png"), full_page=True)
                 rows.append({"turn": n, "verdicts_s": verdicts, "line_s": line, "sent_at": sent})
+                if line is None:
+                    print(f"turn {n}: the customer did not answer (the scenario ended); stopping")
+                    break
             # when did the words of each turn appear? watch until the last one is worded (or 5 min)
             worded: dict[int, float] = {}
             start = time.monotonic()
-            while time.monotonic() - start < 300 and len(worded) < len(REPLIES):
+            while time.monotonic() - start < 300 and len(worded) < len(rows):
                 text = panel.inner_text()
                 for part in text.split("Beurt ")[1:]:
                     num = int(part.split()[0])
