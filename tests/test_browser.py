@@ -17,7 +17,7 @@ REPLIES = [
     "Drie keer voor niks hier staan, dat is echt balen. Wat is er de vorige keren gebeurd?",
     "Tja, dat is niet mijn probleem, meneer. Volgende keer beter opletten.",
     "Sorry, dat was niet netjes van mij. Mag ik uw ophaalcode zien, dan zoek ik het nu voor u uit.",
-    "Ik zie dat het naar VlotPost-punt Molenweg is gebracht. U kunt het daar vandaag ophalen, of ik laat het hierheen sturen.",
+    "Mag ik ook even uw legitimatie zien? Dan kijk ik meteen in de volledige scangeschiedenis.",
 ]
 pytestmark = [pytest.mark.real_model, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")]
@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.real_model, pytest.mark.slow,
 
 def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model_cache_home, tmp_path, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=240000)  # a start or a turn on a busy 2-core machine takes longer than 5 s
 
     shots = Path(os.environ.get("TEST_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,7 @@ def test_a_full_session_in_the_browser_survives_reload_and_a_killed_server(model
 
             panel = page.locator("#feedback-panel")
             expect(panel).to_contain_text("Beurt 4")  # the session is Dutch
-            expect(panel).not_to_contain_text("wordt beoordeeld", timeout=600_000)  # all four graded in the background
+            expect(panel).not_to_contain_text("toelichting volgt", timeout=600_000)  # all four worded in the background
             assert panel.inner_text().count("✓") + panel.inner_text().count("✗") >= 8
             page.screenshot(path=str(shots / "3-feedback.png"), full_page=True)
 

@@ -22,6 +22,8 @@ GRADE = json.dumps({"reason": "ok", "evidence": "", "verdict": "pass", "tone": 4
 def test_controls(model_cache_home, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60000)  # a start or a turn on a busy 2-core machine takes longer than 5 s
+
     shots = Path(os.environ.get("TEST_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     server = Server(model_cache_home, tmp_path / "app.log", ACTOR_DATABASE_URL=f"sqlite:///{tmp_path}/controls.db",

@@ -35,6 +35,8 @@ def login(browser, url: str, name: str, password: str):
 def test_login_roles_review_override_and_export(model_cache_home, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60000)  # a start or a turn on a busy 2-core machine takes longer than 5 s
+
     from actor.auth import Users
     from actor.db import Database
 

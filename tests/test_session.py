@@ -33,7 +33,7 @@ def judge():
     return _JUDGE["j"]
 
 
-def wording(failed: list[str], why: str = "Je noemde geen gevoel van de klant.", better: str = "Wat vervelend dat u voor niets kwam. Wat staat er in de app?") -> str:
+def wording(failed: list[str], why: str = "Je noemde geen gevoel van de klant.", better: str = "Wat vervelend dat u voor niets kwam. Wat is er precies gebeurd?") -> str:
     return json.dumps({**{c: {"why": why} for c in failed}, "better": better})
 
 

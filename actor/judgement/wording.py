@@ -8,8 +8,9 @@ picks the sentence of the reply that the criterion's head scores lowest
 so every quote is in the reply. The model (``prompts/judgement/wording.yaml``, one
 JSON-constrained call) then writes the "why" per criterion and a better phrasing. Checks:
 
-- a "why" not in the session's language (:func:`language_of`) or that praises what failed
-  (:func:`contradicts`) is rejected;
+- a "why" is cut to its first sentence; one not in the session's language
+  (:func:`language_of`), with words no dictionary of that language knows
+  (:func:`unknown_words`), or that praises what failed (:func:`contradicts`) is rejected;
 - the better phrasing must be in the session's language, must not copy the reply, and is itself
   judged (``judge_tip``): it must keep calm, promise nothing outside policy and score at least
   as well as the reply, else it is rejected.
@@ -86,6 +87,37 @@ def language_of(text: str) -> str | None:
     if nl + en < 2 or nl == en:
         return None
     return "nl" if nl > en else "en"
+
+
+_SPELLING: dict[str, object] = {}  # read-only word lists, loaded once per process
+
+
+def unknown_words(text: str, lang: str, allowed: str = "") -> set[str]:
+    """Words of ``text`` that are neither in ``lang``'s word list (pyspellchecker's frequency
+    lists, shipped in its wheel) nor in ``allowed`` (the reply, the customer's line, the
+    scenario's names). Catches the small model's invented or English words in a Dutch sentence
+    ("expolite", "moester", "customer")."""
+    from spellchecker import SpellChecker
+
+    if lang not in _SPELLING:
+        _SPELLING[lang] = SpellChecker(language=lang)
+    words = set(re.findall(r"[a-zà-ÿ]+", text.lower())) - set(re.findall(r"[a-zà-ÿ]+", allowed.lower()))
+    return set(_SPELLING[lang].unknown(w for w in words if len(w) > 2))
+
+
+def first_sentence(text: str) -> str:
+    """``text`` up to and including its first sentence end (the whole text when it has none)."""
+    m = re.search(r"[.!?](\s|$)", text)
+    return text[: m.end()].strip() if m else text.strip()
+
+
+def spoken(text: str) -> str:
+    """A better phrasing as the words to say: a lead-in such as "Je had kunnen zeggen:" or
+    "You could say:" and surrounding quotes removed."""
+    head, sep, rest = text.partition(":")
+    if sep and re.search(r"\b(zeggen|gezegd|say|said|bijvoorbeeld|example)\b", head, re.I) and len(head.split()) <= 12:
+        text = rest
+    return text.strip().strip("\"'“”‘’").strip()
 
 
 def contradicts(reason: str, verdict: str, lang: str) -> bool:
@@ -186,13 +218,16 @@ class Writer:
                 continue
             if not isinstance(out, dict):
                 continue
+            allowed = " ".join([reply, req.customer_line, req.scenario, req.allowed, *quotes.values()])
             for cid in failed:
                 item = out.get(cid)
-                why = str(item.get("why", "")).strip() if isinstance(item, dict) else ""
-                if cid not in accepted and why and language_of(why) == req.lang and not contradicts(why, "fail", req.lang):
+                why = first_sentence(str(item.get("why", ""))) if isinstance(item, dict) else ""
+                if cid not in accepted and why and len(why.split()) <= 30 and language_of(why) == req.lang \
+                        and not contradicts(why, "fail", req.lang) and not unknown_words(why, req.lang, allowed):
                     accepted[cid] = why
-            better = str(out.get("better", "")).strip().strip("\"'“”")
-            if tip is None and self._good_tip(better, reply, req.lang, assessment, judge_tip):
+            better = spoken(str(out.get("better", "")))
+            if tip is None and self._good_tip(better, reply, req.lang, assessment, judge_tip) \
+                    and not unknown_words(better, req.lang, allowed):
                 tip = better
             if len(accepted) == len(failed) and tip is not None:
                 break
