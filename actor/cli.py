@@ -287,7 +287,7 @@ def export_command(
     db = _database()
     try:
         if format.value == "csv":
-            out.write_text(review.export_csv(db, session), encoding="utf-8")
+            out.write_text(review.export_csv(db, session), encoding="utf-8-sig")  # with a BOM: spreadsheets read it as UTF-8
         elif format.value == "json":
             data = [review.export_session(db, sid) for sid in session]
             out.write_text(json.dumps(data if len(data) > 1 else data[0], ensure_ascii=False, indent=2), encoding="utf-8")

@@ -182,7 +182,11 @@ class Session:
         pending.assessment = self.judge.verdicts(self.grade_request(pending))
         pending.move = move_of(pending.assessment)
         pending.seconds["move"] = pending.move.seconds
-        pending.state_after = next_state(self.state, self.actor.signals(text, pending.move.move), self.difficulty)
+        verdicts = pending.assessment.verdicts()
+        signals = self.actor.signals(  # the reply names a step only if takes_control did not fail
+            text, pending.move.move, next_step=False if verdicts.get("takes_control") == "fail" else None,
+            within_policy=None if verdicts.get("no_false_promises") in (None, "n/a") else verdicts["no_false_promises"] == "pass")
+        pending.state_after = next_state(self.state, signals, self.difficulty)
         if not pending.state_after.ended:
             history = self.history + [Utterance("employee", text)]
             actor_start = time.perf_counter()

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from actor.evaluator import GradeRequest
-from actor.judgement.bank import CRITERIA, derive_move, policy_text
+from actor.judgement.bank import CRITERIA, policy_text
 
 
 def cohen_kappa(a: list[int], b: list[int]) -> float:
@@ -60,8 +60,7 @@ def figures(rows, assessments, seconds: list[float] | None = None) -> dict:
             unsure += bool(r.unsure)
         out["criteria"][cid] = {"n": len(ys), "accuracy": sum(v == y for v, y in zip(vs, ys)) / len(ys) if ys else float("nan"),
                                 "kappa": cohen_kappa(vs, ys), "ece": ece(ys, ps)}
-    moves = [(derive_move({c: (None if a.criteria[c].verdict in (None, "n/a") else int(a.criteria[c].verdict == "pass"))
-                           for c in CRITERIA}), r.move) for r, a in zip(rows, assessments)]
+    moves = [(a.move, r.move) for r, a in zip(rows, assessments)]  # the judge's own move
     out["move"] = {"n": len(moves), "accuracy": sum(m == t for m, t in moves) / len(moves) if moves else float("nan")}
     out["move_confusions"] = sorted({f"{t}→{m}": sum(1 for mm, tt in moves if (mm, tt) == (m, t)) for m, t in moves if m != t}.items(),
                                     key=lambda kv: -kv[1])[:8]

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from actor.evaluator import GradeRequest
-from actor.judgement.bank import BANK_DIR, CRITERIA, load_bank, policy_text, read_rows
+from actor.judgement.bank import BANK_DIR, CRITERIA, derive_move, load_bank, policy_text, read_rows
 from actor.judgement.measure import figures, holdout, judge_rows, print_table, request
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +56,8 @@ def rules_only(rows) -> dict:
         found = {f.criterion for f in rules.findings(row.trainee, policy_text(row.scenario, row.lang))}
         crit = {c: CriterionResult(reason="", verdict="n/a" if row.labels[c] is None else ("fail" if c in found else "pass"))
                 for c in CRITERIA}
-        out.append(TurnAssessment(criteria=crit, tip="", move="neutral", rubric_sha256="", prompt_sha256="", model_id=""))
+        move = derive_move({c: None if r.verdict == "n/a" else int(r.verdict == "pass") for c, r in crit.items()})
+        out.append(TurnAssessment(criteria=crit, tip="", move=move, rubric_sha256="", prompt_sha256="", model_id=""))
     return figures(rows, out)
 
 
