@@ -4,23 +4,27 @@ llama-cpp-python 0.3 exposes ``repeat_penalty``, ``presence_penalty`` and ``freq
 (all applied to the last 64 *generated* tokens: the sampler starts empty for each call, so
 earlier turns in the prompt are not penalised); the DRY sampler exists in its low-level
 bindings but not in ``create_chat_completion``. This script measures what the exposed ones do
-where it matters: scripted sessions are played once to get realistic histories, then at every
-turn ``--drafts`` drafts are generated per setting (fixed seeds, the same prompt) and checked
-with the actor's own checks. Prints, per setting, the share of drafts rejected as a repeat of an
+where it matters: scripted sessions are played once to get realistic histories (or read from
+``python -m evals.actor --out FILE`` transcripts with ``--transcripts FILE``), then at every turn
+``--drafts`` drafts are generated per setting (fixed seeds, the same prompt) and checked with the
+actor's own checks. Prints, per setting, the share of drafts rejected as a repeat of an
 earlier customer line, as an echo of a trainee line, for any reason, and the mean seconds per
 draft.
 
-    flock /tmp/model.lock .venv/bin/python benchmarks/repetition_controls.py --scripts counter-nl-unskilled phone-nl-friendly
+    flock /tmp/model.lock .venv/bin/python benchmarks/repetition_controls.py --transcripts /tmp/t.json --drafts 1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 from actor.config import Settings
 from actor.persona.actor import Utterance, pick_tactic
+from actor.persona.state import PersonaState
 from actor.persona.guard import tidy_line
 from actor.session import Workbench
 from actor.trial import SCRIPTS, load_script, play
@@ -34,9 +38,10 @@ SETTINGS = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scripts", nargs="+", default=["counter-nl-unskilled", "phone-nl-friendly"])
+    parser.add_argument("--scripts", nargs="+", default=["counter-nl-unskilled"])
     parser.add_argument("--drafts", type=int, default=2, help="drafts per turn and setting")
     parser.add_argument("--difficulty", default="medium")
+    parser.add_argument("--transcripts", type=Path, help="histories from `python -m evals.actor --out FILE` instead of playing")
     args = parser.parse_args(argv)
 
     bench = Workbench.from_settings(Settings())
@@ -46,7 +51,18 @@ def main(argv: list[str] | None = None) -> None:
 
         bench.judge = LegacyMoves(E5Embeddings())
     cases = []  # (actor, history, state)
-    for name in args.scripts:
+    if args.transcripts:
+        for name, data in json.loads(args.transcripts.read_text(encoding="utf-8")).items():
+            actor = bench.new_session(data["scenario"], data["difficulty"], data["lang"]).actor
+            history = [Utterance("customer", data["opening"]["text"])]
+            for t in data["turns"]:
+                history.append(Utterance("employee", t["reply"]))
+                state = PersonaState(**t["state_after"])
+                if not state.ended:
+                    cases.append((actor, list(history), state))
+                if t["answer"]:
+                    history.append(Utterance("customer", t["answer"]["text"]))
+    for name in [] if args.transcripts else args.scripts:
         scenario_id, lang, _ = name.split("-")
         session = play(bench, scenario_id, lang, args.difficulty, load_script(SCRIPTS / f"{name}.yaml"))
         history = [Utterance("customer", session.opening.text)]
@@ -56,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
                 cases.append((session.actor, list(history), t.state_after))
             if t.answer:
                 history.append(Utterance("customer", t.answer.text))
-    print(f"{len(cases)} turns from {', '.join(args.scripts)}; {args.drafts} drafts per turn and setting")
+    print(f"{len(cases)} turns; {args.drafts} drafts per turn and setting")
     for label, sampling in SETTINGS.items():
         counts = {"repeat": 0, "echo": 0, "any": 0}
         seconds, n = [], 0
@@ -65,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             messages = actor.messages(history, state, tactic, actor.examples(tactic, state))
             for seed in range(args.drafts):
                 start = time.perf_counter()
-                raw = actor.model.invoke(messages, stop=actor.STOP, seed=1000 + seed, **sampling).text
+                raw, _ = actor.draft(messages, seed=1000 + seed, **sampling)
                 seconds.append(time.perf_counter() - start)
                 reasons = actor.check(tidy_line(raw), raw, history, state.level)
                 n += 1

@@ -81,7 +81,7 @@ def test_falls_back_to_an_unused_playbook_line():
     history = HISTORY + [Utterance("customer", "Jullie raken altijd alles kwijt!")]
     line = Actor(model, SCENARIO, "nl", FakeRetriever()).reply(history, STATE)
     assert line.path == "fallback" and len(line.rejected) == 3
-    assert line.text == "Ik sta hier nu al een half uur!"
+    assert line.text in ("Ik sta hier nu al een half uur!", "Waar is mijn pakket nou?")  # unused lines only
 
 
 def test_a_failing_model_still_gives_a_line():

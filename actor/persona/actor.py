@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actor.evaluator.rubric import PROMPTS_DIR
 from actor.persona.concern import ReplyReader, asks_role_reversal
-from actor.persona.guard import MAX_WORDS, check_line, tidy_line
+from actor.persona.guard import MAX_WORDS, check_line, repeats, tidy_line
 from actor.persona.scenario import Scenario
 from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
@@ -114,6 +114,14 @@ def instruction_texts(prompt: PersonaPrompt, lang: str) -> tuple[list[str], list
     headings = [line.split("{")[0] for line in prompt.user.splitlines() if line.strip()]
     phrases = [*TACTIC_WORDS[lang].values(), *MOODS[lang], *prompt.changes.model_dump().values(), *headings]
     return [prompt.system, prompt.user], phrases
+
+
+class DraftError(RuntimeError):
+    """A model call failed while drafting; ``raw`` is the text generated until then."""
+
+    def __init__(self, raw: str) -> None:
+        super().__init__("the model call failed while drafting")
+        self.raw = raw
 
 
 @dataclass(frozen=True)
@@ -233,9 +241,10 @@ class Actor:
             facts_found=self.reader.facts_found(reply),
         )
 
-    def examples(self, tactic: str, state: PersonaState, k: int = 4) -> list[str]:
+    def examples(self, tactic: str, state: PersonaState, k: int = 4, said: list[str] = ()) -> list[str]:
         """Up to ``k`` playbook lines for this tactic, type, level and scenario (this scenario's own
-        lines first, then generic ones; rotated by turn); lines the scene check rejects are left out."""
+        lines first, then generic ones; rotated by turn); lines the scene check rejects and lines
+        like one already ``said`` (the small model copies examples) are left out."""
         if self.retriever is None:
             return []
         hits = self.retriever.query(
@@ -244,7 +253,7 @@ class Actor:
         )
         own = [h for h in hits if (getattr(h, "metadata", None) or {}).get("scenario") == self.scenario.id]
         rest = [h for h in hits if h not in own]
-        lines = [x for x in playbook_lines([h.text for h in own + rest]) if not self.scene.foreign(x)]
+        lines = [x for x in playbook_lines([h.text for h in own + rest]) if not self.scene.foreign(x) and not repeats(x, said)]
         if not lines:
             return []
         start = state.turn % len(lines)
@@ -343,27 +352,20 @@ class Actor:
         file). A failed model call is one failed attempt.
         """
         tactic = pick_tactic(state)
-        examples = self.examples(tactic, state)
-        messages = self.messages(history, state, tactic, examples)
+        said = [u.text for u in history if u.speaker == "customer"]
+        examples = self.examples(tactic, state, said=said)
+        changed = self.stage_direction(history, state)
+        messages = self.messages(history, state, tactic, examples, changed)
         rejected: list[tuple[str, list[str]]] = []
         start = time.perf_counter()
+        seed = getattr(self.model, "seed", None)
         for attempt in range(self.max_attempts):
-            raw, first_words = "", None
-            chunks = self.model.stream(messages, stop=self.STOP, **self.sampling)
+            vary = {"seed": seed + attempt} if isinstance(seed, int) and attempt else {}  # a fixed seed would redraw the same line
             try:
-                for chunk in chunks:
-                    raw += chunk.text
-                    if first_words is None and len(raw.split()) >= FIRST_WORDS:
-                        first_words = time.perf_counter() - start
-                    if "\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
-                        break  # a second line or an over-long draft: it is decided already
-            except Exception as exc:  # a failed call is one failed attempt, not a lost turn
-                rejected.append((raw, [f"model error: {type(exc).__name__}"]))
+                raw, first_words = self.draft(messages, start, **vary)
+            except DraftError as exc:  # a failed call is one failed attempt, not a lost turn
+                rejected.append((exc.raw, [f"model error: {type(exc.__cause__).__name__}"]))
                 continue
-            finally:
-                close = getattr(chunks, "close", None)
-                if close:
-                    close()  # releases the model's lock at once when we stop early
             draft = tidy_line(raw)
             reasons = self.check(draft, raw, history, state.level)
             if not reasons:
@@ -373,10 +375,36 @@ class Actor:
                                 seconds={"first_words": first_words if first_words is not None else shown, "shown": shown})
                 return
             rejected.append((draft, reasons))
+            copied = [e for e in examples if SequenceMatcher(None, e.lower(), draft.lower()).ratio() > 0.8]
+            if copied:  # the draft copied an example: the next attempt does without it
+                examples = [e for e in examples if e not in copied]
+                messages = self.messages(history, state, tactic, examples, changed)
         text = self._fallback(examples, history, state)
         shown = time.perf_counter() - start
         yield text
         yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, seconds={"shown": shown})
+
+    def draft(self, messages: list, start: float | None = None, **sampling) -> tuple[str, float | None]:
+        """One raw draft for ``messages``: ``(text, seconds from start until its sixth word)``.
+        Generation stops at a second line or past :data:`MAX_WORDS` + 5 words (the draft is decided
+        then). Raises :class:`DraftError` (with the text so far) when the model call fails."""
+        start = time.perf_counter() if start is None else start
+        raw, first_words = "", None
+        chunks = self.model.stream(messages, stop=self.STOP, **{**self.sampling, **sampling})
+        try:
+            for chunk in chunks:
+                raw += chunk.text
+                if first_words is None and len(raw.split()) >= FIRST_WORDS:
+                    first_words = time.perf_counter() - start
+                if "\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
+                    break  # a second line or an over-long draft: it is decided already
+        except Exception as exc:
+            raise DraftError(raw) from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()  # releases the model's lock at once when we stop early
+        return raw, first_words
 
     def _fallback(self, examples: list[str], history: list[Utterance], state: PersonaState) -> str:
         """The first candidate that passes :meth:`check`: after a role-reversal attempt the prompt's
