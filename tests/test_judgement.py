@@ -252,20 +252,3 @@ def test_the_embedding_cache_survives_a_restart(tmp_path):
 
     again = Featurizer(Refusing(), path)
     assert (again.embed(["één pakket", "a parcel"]) == x).all()
-
-
-def test_the_move_reacts_only_to_confident_verdicts():
-    from actor.evaluator.assessment import CriterionResult
-    from actor.judgement.judge import move_from
-
-    def r(verdict, p, unsure=False):
-        return CriterionResult(reason="", verdict=verdict, p_pass=p, unsure=unsure)
-
-    base = {"stays_calm": r("pass", 0.9), "acknowledges_emotion": r("pass", 0.9), "listens_and_explores": r("fail", 0.1),
-            "sets_boundary": CriterionResult(reason="", verdict="n/a"), "takes_control": r("fail", 0.1),
-            "no_false_promises": r("pass", 0.9), "escalates_safely": CriterionResult(reason="", verdict="n/a")}
-    assert move_from(base) == "acknowledge"
-    assert move_from({**base, "stays_calm": r("fail", 0.2)}) == "provoke"
-    assert move_from({**base, "stays_calm": r("fail", 0.45, unsure=True)}) == "acknowledge"  # doubt does not provoke
-    assert move_from({**base, "acknowledges_emotion": r("pass", 0.55, unsure=True)}) == "neutral"
-    assert move_from({**base, "no_false_promises": r("fail", 0.4, unsure=True)}) == "acknowledge"

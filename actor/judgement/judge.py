@@ -5,7 +5,7 @@
     GradeRequest ─▶ Judge.verdicts()   applicability (rule) ─▶ features (rules + e5 embeddings +
                                        level/type/tactic) ─▶ fitted head per criterion ─▶ p(pass)
                                        ─▶ rule failure signs can only turn a pass into a fail
-                                       ─▶ verdicts, "unsure" band, move (move_from: confident verdicts), tone
+                                       ─▶ verdicts, "unsure" band, move (derive_move on the verdicts), tone
                  ─▶ Judge.word()       the chat model writes, per failed criterion, one sentence
                                        that quotes the reply, and a better phrasing, in the
                                        session's language (actor.judgement.wording); verdicts
@@ -58,26 +58,6 @@ def load_heads(path: Path = DEFAULT_HEADS, bank_dir: Path | None = BANK_DIR) -> 
             return heads, (f"judgement heads were fitted on another version of the bank ({heads.bank_sha256[:12]}, "
                            f"now {sha[:12]}); run `{FIT_COMMAND}` to refit")
     return heads, None
-
-
-# Criteria whose failure drives the move (provoke, cave); for the others a pass drives it.
-_FAILURE_DRIVES = frozenset({"stays_calm", "no_false_promises"})
-
-
-def move_from(results: dict[str, CriterionResult]) -> str:
-    """The move the verdicts imply (:func:`actor.judgement.bank.derive_move`), reacting only to
-    confident verdicts: an unsure verdict (p(pass) in :data:`UNSURE_BAND`) counts as "not shown" —
-    a pass for the criteria whose failure drives the move (``stays_calm``, ``no_false_promises``),
-    a fail for the others — so a warm but doubtful reply does not provoke the customer."""
-    labels: dict[str, int | None] = {}
-    for cid, r in results.items():
-        if r.verdict in (None, "n/a"):
-            labels[cid] = None if r.verdict == "n/a" else int(cid in _FAILURE_DRIVES)
-        elif r.unsure:
-            labels[cid] = int(cid in _FAILURE_DRIVES)
-        else:
-            labels[cid] = int(r.verdict == "pass")
-    return derive_move(labels)
 
 
 def criterion_hash(rubric: Rubric, cid: str) -> str:
@@ -156,7 +136,7 @@ class Judge:
                 error = f"{type(exc).__name__}: {exc}"[:300]
         usable = self.heads is not None and error is None
         return TurnAssessment(
-            criteria=results, tip="", tone=tone, move=move_from(results),
+            criteria=results, tip="", tone=tone, move=derive_move(labels),
             status="graded" if usable else "rules_only", error=error if error else (None if self.heads else "no fitted heads"),
             injection_suspected=injection, wording="pending",
             rubric_sha256=self.rubric.sha256, prompt_sha256=self.writer.sha256 if self.writer else "",

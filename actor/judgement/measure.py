@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from actor.evaluator import GradeRequest
-from actor.judgement.bank import CRITERIA, derive_move, policy_text
+from actor.judgement.bank import CRITERIA, policy_text
 
 
 def cohen_kappa(a: list[int], b: list[int]) -> float:
@@ -62,11 +62,6 @@ def figures(rows, assessments, seconds: list[float] | None = None) -> dict:
                                 "kappa": cohen_kappa(vs, ys), "ece": ece(ys, ps)}
     moves = [(a.move, r.move) for r, a in zip(rows, assessments)]  # the judge's own move
     out["move"] = {"n": len(moves), "accuracy": sum(m == t for m, t in moves) / len(moves) if moves else float("nan")}
-    # the same rule on every verdict at p(pass) 0.5, unsure ones included (what the move would be
-    # if the customer also reacted to doubtful verdicts)
-    plain = [derive_move({c: (None if a.criteria[c].verdict in (None, "n/a") else int(a.criteria[c].verdict == "pass"))
-                          for c in CRITERIA}) for a in assessments]
-    out["move_all_verdicts"] = {"n": len(plain), "accuracy": sum(m == r.move for m, r in zip(plain, rows)) / len(plain) if plain else float("nan")}
     out["move_confusions"] = sorted({f"{t}→{m}": sum(1 for mm, tt in moves if (mm, tt) == (m, t)) for m, t in moves if m != t}.items(),
                                     key=lambda kv: -kv[1])[:8]
     out["unsure"] = unsure / total if total else 0.0
@@ -92,8 +87,6 @@ def print_table(title: str, figs: dict, other: dict | None = None, other_name: s
     if other:
         line += f"{'':>16}| {'':>{len(other_name) + 1}} {other['move']['accuracy']:>6.3f}"
     print(line)
-    if "move_all_verdicts" in figs:
-        print(f"move if unsure verdicts counted too: {figs['move_all_verdicts']['accuracy']:.3f}")
     print(f"unsure share {figs['unsure']:.3f}; move confusions (label→judged): {figs.get('move_confusions')}")
     if figs["seconds"]:
         print("seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in figs["seconds"].items()))
