@@ -120,6 +120,14 @@ def spoken(text: str) -> str:
     return text.strip().strip("\"'“”‘’").strip()
 
 
+def _copies(text: str, source: str, share: float) -> bool:
+    """True when more than ``share`` of the words of ``text`` occur in ``source`` (or ``text``
+    has no words): a "better phrasing" that repeats the reply or the customer's line."""
+    words = re.findall(r"\w+", text.lower())
+    own = set(re.findall(r"\w+", source.lower()))
+    return not words or sum(w in own for w in words) / len(words) > share
+
+
 def contradicts(reason: str, verdict: str, lang: str) -> bool:
     """True when a reason for a ``fail`` praises (says the criterion was met)."""
     return verdict == "fail" and bool(re.search(_PRAISE.get(lang, _PRAISE["en"]), reason, re.I))
@@ -227,7 +235,7 @@ class Writer:
                     accepted[cid] = why
             better = spoken(str(out.get("better", "")))
             if tip is None and self._good_tip(better, reply, req.lang, assessment, judge_tip) \
-                    and not unknown_words(better, req.lang, allowed):
+                    and not unknown_words(better, req.lang, allowed) and not _copies(better, req.customer_line, 0.5):
                 tip = better
             if len(accepted) == len(failed) and tip is not None:
                 break
@@ -245,13 +253,11 @@ class Writer:
     @staticmethod
     def _good_tip(better: str, reply: str, lang: str, assessment: TurnAssessment, judge_tip) -> bool:
         """A better phrasing is kept when it is in ``lang``, does not copy the reply (at most
-        70 % of its words from the reply) and, judged as a reply itself, keeps calm, promises
+        70 % of its words from the reply; the caller also refuses the customer's own words) and, judged as a reply itself, keeps calm, promises
         nothing outside policy and scores at least as well as the reply."""
         if not better or language_of(better) != lang:
             return False
-        words = re.findall(r"\w+", better.lower())
-        own = set(re.findall(r"\w+", reply.lower()))
-        if not words or sum(w in own for w in words) / len(words) > 0.7:
+        if _copies(better, reply, 0.7):
             return False
         if judge_tip is None:
             return True
