@@ -104,6 +104,9 @@ def test_words_that_praise_a_failure_speak_english_or_teach_a_false_promise_fall
     copy = wording(failed, better=move("neutral"))
     t = make(["Hm."], [copy]).turn(move("neutral"))
     assert t.assessment.tip.startswith("Bijvoorbeeld") and t.assessment.criteria["takes_control"].reason == "Je noemde geen gevoel van de klant."
+    rule_read_back = wording(failed, why="Het antwoord benoemt of erkent het gevoel van de klant over de situatie.")
+    t = make(["Hm."], [rule_read_back]).turn(move("neutral"))
+    assert t.assessment.criteria["acknowledges_emotion"].reason.startswith("Verwacht: ")  # the pass rule as a failure's reason
     customers_words = wording(failed, better="Derde keer dat ik hier sta! Ik wil mijn pakket.")  # the customer's line, not a phrasing
     assert make(["Hm."], [customers_words]).turn(move("neutral")).assessment.tip.startswith("Bijvoorbeeld")
 

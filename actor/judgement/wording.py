@@ -10,7 +10,8 @@ JSON-constrained call) then writes the "why" per criterion and a better phrasing
 
 - a "why" is cut to its first sentence; one not in the session's language
   (:func:`language_of`), with words no dictionary of that language knows
-  (:func:`unknown_words`), or that praises what failed (:func:`contradicts`) is rejected;
+  (:func:`unknown_words`), that praises what failed (:func:`contradicts`) or that reads the
+  criterion's pass rule back ("the reply contains no sarcasm…" for a failure) is rejected;
 - the better phrasing must be in the session's language, must not copy the reply, and is itself
   judged (``judge_tip``): it must keep calm, promise nothing outside policy and score at least
   as well as the reply, else it is rejected.
@@ -230,8 +231,10 @@ class Writer:
             for cid in failed:
                 item = out.get(cid)
                 why = first_sentence(str(item.get("why", ""))) if isinstance(item, dict) else ""
+                rule = rubric.criterion(cid).name(req.lang) + " " + rubric.criterion(cid).passes_when(req.lang)
                 if cid not in accepted and why and len(why.split()) <= 30 and language_of(why) == req.lang \
-                        and not contradicts(why, "fail", req.lang) and not unknown_words(why, req.lang, allowed):
+                        and not contradicts(why, "fail", req.lang) and not unknown_words(why, req.lang, allowed) \
+                        and not _copies(why, rule, 0.6):  # the pass rule read back reads as a pass
                     accepted[cid] = why
             better = spoken(str(out.get("better", "")))
             if tip is None and self._good_tip(better, reply, req.lang, assessment, judge_tip) \
