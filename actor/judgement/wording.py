@@ -149,14 +149,12 @@ def failed_criteria(assessment: TurnAssessment) -> list[str]:
 
 def rubric_wording(req: GradeRequest, assessment: TurnAssessment, rubric: Rubric) -> TurnAssessment:
     """The words from the rubric itself: a failed criterion's reason is its pass rule in the
-    session's language (what was expected), keeping a rule's own finding; the tip is the
+    session's language (what was expected), keeping a rule's matched words as the evidence; the tip is the
     rubric's passing example of the first failed criterion."""
     lang = req.lang
     criteria = dict(assessment.criteria)
     for cid in failed_criteria(assessment):
-        r = criteria[cid]
-        if r.source == "rules" and r.evidence:
-            continue
+        r = criteria[cid]  # a rule's finding keeps its matched words as the evidence
         c = rubric.criterion(cid)
         criteria[cid] = r.model_copy(update={"reason": ("Verwacht: " if lang == "nl" else "Expected: ") + c.passes_when(lang)})
     failed = failed_criteria(assessment)
