@@ -162,7 +162,6 @@ def _main(paths: list[str]) -> int:
         except ValueError as exc:
             print(exc)
             return 1
-        c = Counter((r.lang, r.escalation_level) for r in rows)
         print(f"{p}: {len(rows)} rows valid; by lang: {dict(Counter(r.lang for r in rows))}; "
               f"levels: {dict(sorted(Counter(r.escalation_level for r in rows).items()))}; "
               f"types: {dict(Counter(r.aggression_type for r in rows))}; quality: {dict(Counter(r.quality for r in rows))}; "
@@ -171,7 +170,6 @@ def _main(paths: list[str]) -> int:
         if dups:
             print(f"duplicate ids: {dups[:10]}")
             return 1
-        del c
     return 0
 
 

@@ -134,7 +134,7 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def _fit_lr(x: np.ndarray, y: np.ndarray, C: float, multinomial: bool = False):
+def _fit_lr(x: np.ndarray, y: np.ndarray, C: float):
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
@@ -182,7 +182,7 @@ def fit_head(matrices: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray)
 
 def fit_tone(x: np.ndarray, y: np.ndarray, feature_set: str, C: float = 0.1) -> ToneHead:
     """The tone head on ``x`` (n × d) with tones ``y`` (1–5)."""
-    model, mean, scale = _fit_lr(x, y, C, multinomial=True)
+    model, mean, scale = _fit_lr(x, y, C)
     return ToneHead(feature_set, mean.tolist(), scale.tolist(), [int(c) for c in model.classes_],
                     model.coef_.tolist(), model.intercept_.tolist(), int(len(y)))
 

@@ -178,12 +178,6 @@ class Writer:
         self.before_call = before_call or (lambda: None)
         self.yield_to = yield_to
 
-    def with_gate(self, before_call, yield_to) -> "Writer":
-        """The same writer, waiting on another gate (one per service)."""
-        w = Writer.__new__(Writer)
-        w.__dict__.update(self.__dict__, before_call=before_call or (lambda: None), yield_to=yield_to)
-        return w
-
     def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str, quotes: dict[str, str] | None = None) -> list:
         """The chat messages for one wording call (``quotes``: criterion id → the trainee's words
         it concerns)."""
