@@ -35,7 +35,8 @@ MAX_REPLY_CHARS = 1000  # a trainee reply longer than this is refused with a cle
 @dataclass
 class Turn:
     """A completed turn: the customer's line, the trainee's reply, the move judgement, the state
-    before and after, and the customer's answer (``None`` when the scenario ended).
+    before and after, and the customer's answer (after the turn that ended the scenario, the
+    customer's closing line; ``None`` only in sessions stored before closing lines existed).
 
     ``assessment`` holds the verdicts from the moment the turn exists (``wording="pending"``)
     and the words after :meth:`Session.grade`; ``seconds``: wall times of the parts (``move``,
@@ -187,19 +188,25 @@ class Session:
             text, pending.move.move, next_step=False if verdicts.get("takes_control") == "fail" else None,
             within_policy=None if verdicts.get("no_false_promises") in (None, "n/a") else verdicts["no_false_promises"] == "pass")
         pending.state_after = next_state(self.state, signals, self.difficulty)
-        if not pending.state_after.ended:
-            history = self.history + [Utterance("employee", text)]
-            actor_start = time.perf_counter()
-            for item in self.actor.stream(history, pending.state_after):
-                if isinstance(item, ActorLine):
-                    pending.answer = item
-                else:
-                    pending.seconds.setdefault("first_token", time.perf_counter() - start)
-                    yield item
-            pending.seconds["actor"] = time.perf_counter() - actor_start
+        # the customer always answers; when the scenario has just ended, with a closing line
+        history = self.history + [Utterance("employee", text)]
+        actor_start = time.perf_counter()
+        for item in self.actor.stream(history, pending.state_after, before=self.state):
+            if isinstance(item, ActorLine):
+                pending.answer = item
+            else:
+                pending.seconds.setdefault("first_token", time.perf_counter() - start)
+                yield item
+        pending.seconds["actor"] = time.perf_counter() - actor_start
         pending.seconds["turn"] = time.perf_counter() - start
         self._append(pending)
         yield pending
+
+    def prefill(self) -> None:
+        """Evaluate the known start of the customer's next prompt (transcript and examples) while
+        the trainee reads and types; see :meth:`~actor.persona.actor.Actor.prefill`."""
+        if not self.ended:
+            self.actor.prefill(list(self.history), self.state)
 
     def grade(self, turn: Turn) -> TurnAssessment:
         """``turn``'s assessment with the feedback worded (returned, and set on the turn). The

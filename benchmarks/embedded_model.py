@@ -7,6 +7,13 @@ and through ``llama_cpp.Llama`` directly (the same context, the same prompt, str
 way, plus llama.cpp's own perf counters), the ratio seam / direct, and the peak RSS.
 
 Every run starts with an empty KV cache (``Llama.reset()``), so the prompt is evaluated in full.
+
+``--configs`` also loads the model directly with other runtime settings (batch / micro-batch
+size, flash attention, KV cache type) and prints their prompt and decode rates from llama.cpp's
+own counters, so the seam's settings can be compared with the best one in the same run;
+``--slices`` prints what evaluating a prompt in slices costs (background work gives way to the
+customer between two slices, :data:`actor.llm.local.SLICE_TOKENS`) and what a slot switch
+(saving one KV state and restoring another) takes.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=96)
+    parser.add_argument("--configs", action="store_true", help="also time other runtime settings directly")
+    parser.add_argument("--slices", action="store_true", help="also time sliced prompt evaluation and slot switches")
     args = parser.parse_args()
 
     settings = Settings()
@@ -103,6 +112,76 @@ def main() -> None:
     print(f"{'llama.cpp perf counters':28s}{med(perf, 0):14.1f}{med(perf, 1):14.1f}")
     print(f"{'ratio seam / direct':28s}{med(seam, 0) / med(direct, 0):14.2f}{med(seam, 1) / med(direct, 1):14.2f}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if args.slices:
+        slices(loaded)
+    if args.configs:
+        configs(loaded.llama.model_path, settings, chat, args.tokens, (med(perf, 0), med(perf, 1)))
+
+
+def slices(loaded) -> None:
+    """Prompt rate when a 256-token prompt is evaluated in slices, and the cost of a slot switch."""
+    llama = loaded.llama
+    tokens = llama.tokenize((SYSTEM * 2).encode(), add_bos=False)[:256]
+    print("\nsliced prompt evaluation (background work checks for the customer between slices):")
+    print(f"{'slice tokens':>12s}{'tok/s':>10s}{'s per slice':>13s}")
+    full = None
+    for size in (512, 64, 32, 16, 8):
+        llama.reset()
+        start = time.perf_counter()
+        for i in range(0, len(tokens), size):
+            llama.eval(tokens[i:i + size])
+        seconds = time.perf_counter() - start
+        rate = len(tokens) / seconds
+        full = full or rate
+        print(f"{size:12d}{rate:10.1f}{min(size, len(tokens)) / rate:13.2f}   ({rate / full:.2f} of unsliced)")
+    loaded.use_slot("bench-a")
+    llama.reset()
+    llama.eval(tokens)
+    start = time.perf_counter()
+    loaded.use_slot("bench-b")  # saves a (256 tokens), b empty
+    switch = time.perf_counter() - start
+    llama.eval(tokens[:64])
+    start = time.perf_counter()
+    loaded.use_slot("bench-a")  # saves b, restores a
+    switch = (switch + time.perf_counter() - start) / 2
+    size = len(loaded.saved["bench-b"].data)
+    print(f"slot switch (save one KV state, restore another): {switch * 1000:.0f} ms; "
+          f"saved state of 64 tokens: {size / 1024:.0f} KiB; 256-token state restored with {llama.n_tokens} tokens")
+
+
+def configs(path: str, settings, chat: list[dict], max_tokens: int, seam: tuple[float, float]) -> None:
+    """Prompt and decode rates (llama.cpp counters) of other runtime settings, loaded directly."""
+    import llama_cpp
+    from llama_cpp import Llama
+
+    print("\nruntime settings, loaded directly (llama.cpp's own counters; the seam's context above: "
+          f"{seam[0]:.1f} / {seam[1]:.1f} tok/s):")
+    print(f"{'setting':44s}{'prompt tok/s':>14s}{'decode tok/s':>14s}")
+    options = {
+        "n_batch 512, n_ubatch 512 (the seam's)": {},
+        "n_batch 512, n_ubatch 128": {"n_ubatch": 128},
+        "n_batch 2048, n_ubatch 512": {"n_batch": 2048},
+        "flash attention": {"flash_attn": True},
+        "flash attention, KV cache q8_0": {"flash_attn": True, "type_k": 8, "type_v": 8},
+        "1 thread": {"n_threads": 1, "n_threads_batch": 1},
+    }
+    for name, extra in options.items():
+        kw = {"n_ctx": settings.local_n_ctx, "n_threads": settings.n_threads, "n_threads_batch": settings.n_threads,
+              "n_batch": 512, "verbose": False, **extra}
+        try:
+            llama = Llama(model_path=path, **kw)
+        except Exception as exc:  # a setting this build does not support
+            print(f"{name:44s}  not supported: {exc}")
+            continue
+        rows = []
+        for _ in range(2):
+            llama.reset()
+            llama_cpp.llama_perf_context_reset(llama.ctx)
+            llama.create_chat_completion(messages=chat, temperature=0.0, max_tokens=max_tokens, seed=0)
+            p = llama_cpp.llama_perf_context(llama.ctx)
+            rows.append((p.n_p_eval / (p.t_p_eval_ms / 1000), p.n_eval / (p.t_eval_ms / 1000)))
+        llama.close()
+        print(f"{name:44s}{max(r[0] for r in rows):14.1f}{max(r[1] for r in rows):14.1f}")
 
 
 if __name__ == "__main__":

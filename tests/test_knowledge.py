@@ -303,3 +303,45 @@ def test_ingest_and_query_make_no_network_calls(settings, monkeypatch):
     ingest(settings, emb, progress=False)
     assert CourseRetriever(settings, emb).query("herhaalt", lang="nl", k=2)
     assert attempts == []
+
+
+def test_shipped_vectors_are_used_and_only_new_text_is_embedded(tmp_path):
+    import numpy as np
+
+    from actor.knowledge.shipped import ShippedEmbeddings, text_key
+
+    class Counting(DeterministicFakeEmbedding):
+        seen: list = Field(default_factory=list)
+
+        def embed_documents(self, texts):
+            self.seen.extend(texts)
+            return super().embed_documents(texts)
+
+    base = Counting(size=8)
+    path = tmp_path / "shipped.npz"
+    shipped = np.arange(8, dtype=np.float32)
+    np.savez(path, keys=np.array([text_key("Counting", "known passage")]), vectors=shipped[None, :])
+    emb = ShippedEmbeddings(base, path)
+    out = emb.embed_documents(["known passage", "a trainer's new passage"])
+    assert out[0] == shipped.tolist() and base.seen == ["a trainer's new passage"] and emb.misses == 1
+    assert out[1] == base.embed_documents(["a trainer's new passage"])[0]
+
+
+@pytest.mark.slow
+def test_the_shipped_embeddings_cover_the_shipped_course_material_and_match_the_model():
+    """Every chunk of ``knowledge/`` has its vector in the package (first start embeds nothing),
+    and the vectors are the model's own (rebuild with ``python -m actor.knowledge.shipped``)."""
+    import numpy as np
+
+    from actor.embeddings import E5Embeddings
+    from actor.knowledge.chunks import chunk_corpus
+    from actor.knowledge.shipped import load_shipped, text_key
+
+    vectors = load_shipped()
+    texts = sorted({c.text for c in chunk_corpus(load_corpus(REPO_KNOWLEDGE), "E5Embeddings")})
+    missing = [t[:60] for t in texts if text_key("E5Embeddings", t) not in vectors]
+    assert not missing, f"run `python -m actor.knowledge.shipped`: {len(missing)} chunks have no shipped vector"
+    sample = texts[:: max(1, len(texts) // 5)]
+    fresh = np.asarray(E5Embeddings().embed_documents(sample))
+    stored = np.stack([vectors[text_key("E5Embeddings", t)] for t in sample])
+    assert np.allclose(fresh, stored, atol=1e-4)

@@ -110,3 +110,34 @@ def test_openai_compatible_endpoint_over_http(monkeypatch):
         assert sent["stop"] == ["Medewerker:"]
         assert sent["messages"][-1]["content"] == "Goedemiddag, waarmee kan ik u helpen?"
         assert stub.requests[1]["stream"] is True
+
+
+def test_the_scheduler_lets_foreground_work_go_first():
+    """Background work waits while foreground work waits or runs; foreground work only waits for
+    the computation running now."""
+    import threading
+    import time
+
+    from actor.llm.local import ModelScheduler
+
+    scheduler = ModelScheduler()
+    order: list[str] = []
+    with scheduler.turn("background"):
+        threads = [threading.Thread(target=lambda: _run(scheduler, "background", order))]
+        threads[0].start()
+        time.sleep(0.05)
+        threads.append(threading.Thread(target=lambda: _run(scheduler, "foreground", order)))
+        threads[1].start()
+        deadline = time.time() + 5
+        while not scheduler.foreground_waiting() and time.time() < deadline:
+            time.sleep(0.01)
+        assert scheduler.foreground_waiting()  # the running background work sees it and should give way
+    for t in threads:
+        t.join(timeout=5)
+    assert order == ["foreground", "background"]
+    assert not scheduler.foreground_waiting()
+
+
+def _run(scheduler, priority, order):
+    with scheduler.turn(priority):
+        order.append(priority)

@@ -108,3 +108,48 @@ def test_a_background_generation_gives_way_between_tokens(real_settings):
     assert time.perf_counter() - start < 6.0  # 400 tokens would take ~15 s; it stopped soon after the signal
     with pytest.raises(Preempted):  # while the urgent work runs, it does not even start
         preemptible(model, urgent.is_set).invoke(question, max_tokens=8)
+
+
+def test_both_roles_share_one_context_and_keep_their_own_prompt_prefix(real_settings):
+    """One copy of the weights: the customer and the feedback writer use the same context; each
+    slot's KV state is saved and restored, so the customer's next prompt only evaluates its new
+    tokens even after the writer ran in between."""
+    persona, evaluator = chat_model("persona", real_settings), chat_model("evaluator", real_settings)
+    loaded = persona.loaded()
+    assert evaluator.loaded() is loaded
+    story = "You are an irritated customer at a parcel counter. " * 12
+    persona.invoke([SystemMessage(story), HumanMessage("Employee: Hello.")], max_tokens=4, temperature=0.0)
+    evaluator.invoke([SystemMessage("You grade replies. " * 12), HumanMessage("Reply: Hello.")], max_tokens=4)
+    loaded.counters.clear()
+    again = persona.invoke([SystemMessage(story), HumanMessage("Employee: Hello. How can I help?")], max_tokens=4,
+                           temperature=0.0)
+    assert again.text
+    assert 0 < loaded.counters["foreground_new_prompt_tokens"] < 30  # the system text (~150 tokens) came from the saved state
+
+
+def test_background_work_gives_way_to_the_customer_and_resumes(real_settings):
+    """A background call that is running when the customer's line is asked for stops within a
+    slice or a token, lets the line go first, and then finishes with the answer it would have
+    given anyway."""
+    import time
+
+    persona, evaluator = chat_model("persona", real_settings), chat_model("evaluator", real_settings)
+    question = [SystemMessage("You count carefully. " * 40), HumanMessage("Count from 1 to 40, separated by commas.")]
+    kw = dict(max_tokens=60, temperature=0.0, seed=3)
+    alone = evaluator.invoke(question, **kw).text
+    evaluator.loaded().use_slot("elsewhere")  # forget the cached prompt: the background call evaluates it again
+    done: list[tuple[str, float]] = []
+    result: dict[str, str] = {}
+
+    def background() -> None:
+        result["text"] = evaluator.invoke(question, **kw).text
+        done.append(("background", time.perf_counter()))
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    time.sleep(0.5)
+    line = "".join(c.text for c in persona.stream([HumanMessage("Say: good afternoon.")], max_tokens=8, temperature=0.0))
+    done.append(("customer", time.perf_counter()))
+    worker.join(timeout=300)
+    assert line and [name for name, _ in done] == ["customer", "background"]
+    assert result["text"] == alone

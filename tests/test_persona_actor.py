@@ -96,7 +96,9 @@ def test_prompt_carries_role_examples_and_transcript():
     examples = actor.examples("vent", STATE)
     system, user = actor.messages(HISTORY, STATE, "vent", examples)
     assert "Je speelt meneer Bakker" in system.text and "- Ik sta hier nu al een half uur!" in user.text
-    assert "Klant: Derde keer dat ik hier sta!\nMedewerker: Wat vervelend." in user.text
+    assert "Klant: Derde keer dat ik hier sta!\n\nZo klink je" in user.text
+    # the reply comes after the examples: everything before it is known while the trainee types
+    assert user.text.index("- Ik sta hier nu al een half uur!") < user.text.index("Medewerker: Wat vervelend.")
     assert retriever.calls[0] == {"k": 4, "per_document": None, "lang": "nl", "kind": "playbook", "scenario": "counter",
                                   "aggression_type": "frustration", "level": 1, "tactic": "vent"}
 
@@ -264,12 +266,38 @@ def test_the_transcript_window_is_bounded_and_moves_in_blocks():
 
 
 def test_the_prefill_prompt_is_the_start_of_the_next_turn_s_prompt():
-    actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", FakeRetriever())
-    system, head = actor.prefill_messages(HISTORY)
-    later = HISTORY + [Utterance("employee", "Ik kijk het na.")]
-    full = actor.messages(later, STATE, "vent", ["Nou?"])
-    assert system.text == full[0].text and head.text.endswith("\nMedewerker:")
+    retriever = FakeRetriever()
+    actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", retriever)
+    known = HISTORY + [Utterance("customer", "Nou?")]
+    system, head = actor.prefill_messages(known, STATE)
+    later = known + [Utterance("employee", "Ik kijk het na.")]
+    after = PersonaState(level=2, aggression_type="frustration", turn=STATE.turn + 1, changes=("provoked",))
+    full = actor.messages(later, after, pick_tactic(after), actor.upcoming_examples(known, STATE))
+    assert system.text == full[0].text and head.text.endswith("\n\nMedewerker:")
     assert full[1].text.startswith(head.text)  # llama.cpp reuses it as a cached prefix
+    # only the reply and what it decided follow the prefix
+    rest = full[1].text[len(head.text):]
+    assert rest.startswith(" Ik kijk het na.") and "- Jullie raken altijd alles kwijt." not in rest
+    assert len(retriever.calls) == 1  # the turn reuses the examples the prefill retrieved
+    line = actor.reply(later, after, before=STATE)
+    assert line.text == "x" and len(retriever.calls) == 1
+
+
+def test_the_customer_closes_the_conversation_when_the_scenario_ends():
+    actor = Actor(FakeListChatModel(responses=["Goed, dan wacht ik op uw telefoontje vanmiddag."]), SCENARIO, "nl",
+                  FakeRetriever())
+    resolved = PersonaState(level=0, aggression_type="frustration", turn=3, outcome="resolved")
+    history = HISTORY + [Utterance("customer", "Nou?"), Utterance("employee", "Ik bel u vanmiddag om vier uur terug.")]
+    _, user = actor.messages(history, resolved, "close", [])
+    assert "Je gaat akkoord met de afspraak" in user.text and "je rondt het gesprek af" in user.text
+    assert "Wat er net veranderde: Je gaat akkoord" in user.text
+    line = actor.reply(history, resolved)
+    assert line.path == "model" and line.tactic == "close"
+    # every draft rejected: a closing line of the prompt file, not a line that presses on
+    ended = PersonaState(level=3, aggression_type="frustration", turn=3, outcome="ended_early")
+    broken = Actor(FakeListChatModel(responses=["Medewerker: hoe kan ik u helpen?"]), SCENARIO, "nl", FakeRetriever())
+    line = broken.reply(history, ended)
+    assert line.path == "fallback" and line.text in broken.prompt.closing.ended
 
 
 def test_facts_can_also_be_read_by_embedding_similarity():

@@ -1,7 +1,8 @@
 """Ingest: course documents → chunks → embeddings → Chroma, incrementally.
 
 A chunk's id is a hash of its content and metadata (:mod:`actor.knowledge.chunks`), so an
-ingest compares the ids on disk with the ids in the store: new ids are embedded and added,
+ingest compares the ids on disk with the ids in the store: new ids are added (their vectors
+from the shipped embeddings, :mod:`actor.knowledge.shipped`, or embedded now),
 ids no longer on disk (edited or removed files) are deleted, the rest is left alone.
 ``rebuild=True`` drops the collection first.
 """
@@ -31,17 +32,19 @@ class IngestReport:
     deleted: int
     unchanged: int
     seconds: float
+    embedded: int = 0  # of the added chunks, those not in the shipped embeddings
 
     def __str__(self) -> str:
         return (
-            f"{self.documents} documents: {self.added} chunks embedded, {self.deleted} removed, "
+            f"{self.documents} documents: {self.added} chunks added ({self.embedded} embedded now, "
+            f"{self.added - self.embedded} from the shipped embeddings), {self.deleted} removed, "
             f"{self.unchanged} unchanged ({self.seconds:.1f} s)"
         )
 
 
 def embedder_name(embeddings: Embeddings) -> str:
     """The name of an embeddings object, part of every chunk id (a new model re-embeds all)."""
-    return type(embeddings).__name__
+    return type(getattr(embeddings, "base", embeddings)).__name__
 
 
 def current_chunks(settings: Settings, embeddings: Embeddings) -> list[Chunk]:
@@ -74,9 +77,13 @@ def ingest(
     Raises :class:`~actor.knowledge.documents.KnowledgeFileError` (naming file and field) before
     touching the store when any document is invalid.
     """
+    from actor.knowledge.shipped import ShippedEmbeddings
+
     start = time.perf_counter()
     docs = load_corpus(settings.knowledge_dir)
     chunks = chunk_corpus(docs, embedder_name(embeddings))
+    # shipped course material comes with its vectors; only what changed is embedded here
+    embeddings = embeddings if isinstance(embeddings, ShippedEmbeddings) else ShippedEmbeddings(embeddings)
     store = open_store(settings, embeddings, client)
     if rebuild:
         store.delete_collection()
@@ -100,6 +107,7 @@ def ingest(
     return IngestReport(
         documents=len(docs),
         added=len(to_add),
+        embedded=embeddings.misses,
         deleted=len(to_delete),
         unchanged=len(wanted) - len(to_add),
         seconds=time.perf_counter() - start,

@@ -113,7 +113,9 @@ def chat_model(role: Role, settings: Settings, *, streaming: bool = False, slot:
 
     ``streaming=True`` makes ``invoke`` stream internally (``.stream()`` always streams).
     ``slot`` (local backend): the KV-cache slot, default the role; a job with its own stable
-    prompt prefix (e.g. the move judgement) gets its own slot so other calls do not evict it.
+    prompt prefix gets its own slot so other calls do not evict it. On the local backend both
+    roles share one context (one copy of the weights): the persona runs as foreground work, the
+    evaluator as background work that gives way to it (:class:`~actor.llm.local.ModelScheduler`).
     Raises ``ValueError`` for an unknown role or an ``openai`` backend without a base URL
     and API key, :class:`ModelFileError` when the embedded model cannot be assembled.
     """
@@ -130,6 +132,7 @@ def chat_model(role: Role, settings: Settings, *, streaming: bool = False, slot:
             n_ctx=settings.local_n_ctx,
             n_threads=settings.n_threads,
             slot=slot or role,
+            priority="foreground" if role == "persona" else "background",
             temperature=rs.temperature,
             max_tokens=rs.max_tokens,
             seed=rs.seed,

@@ -1,11 +1,18 @@
 """The embedded backend: a LangChain chat model over llama.cpp (``llama-cpp-python``).
 
-One llama.cpp context is loaded per (model file, context size, threads, slot) and kept for the
-life of the process; every :class:`LocalChatModel` with the same key shares it. A context is not
-thread-safe, so each has a lock held for the whole of one generation (streamed or not):
-concurrent sessions queue instead of interleaving tokens. Different *slots* (by default the
-role: ``persona`` / ``evaluator``) get separate contexts, so each keeps its own KV cache and the
-prompt prefix of its previous call stays reusable (llama.cpp skips the shared prefix).
+One llama.cpp context is loaded per (model file, context size, threads) and kept for the life of
+the process: one copy of the weights, one KV cache, shared by every :class:`LocalChatModel` on
+that file (the customer and the feedback writer alike). Its :class:`ModelScheduler` runs one
+computation at a time and always lets **foreground** work (the customer's line) go first:
+**background** work (feedback wording, the prefill of the customer's next prompt, answer
+probabilities) evaluates its prompt in slices of :data:`SLICE_TOKENS` tokens and generates token
+by token, and gives way between two slices or tokens as soon as foreground work waits; it resumes
+afterwards where it stopped (the evaluated part stays in its KV state), invisibly to the caller.
+
+Each *slot* (by default the role: ``persona`` / ``evaluator``) keeps its own KV state: when the
+context switches slot, the outgoing slot's sequence is saved (only its used cells, see
+:class:`SlotState`) and the incoming one restored, so the prompt prefix of each slot's previous
+call stays reusable (llama.cpp skips the shared prefix).
 
 Supports streaming, stop sequences, temperature, seed, a token cap and JSON-schema-constrained
 output (``response_format={"type": "json_object", "schema": {...}}``, compiled to a grammar by
@@ -15,12 +22,14 @@ llama-cpp-python), and :meth:`LocalChatModel.with_structured_output` for pydanti
 from __future__ import annotations
 
 import atexit
+import ctypes
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -39,20 +48,123 @@ from pydantic import BaseModel, ConfigDict
 
 from actor.llm.guard import check_model_requests_allowed
 
+SLICE_TOKENS = 16
+"""Prompt tokens background work evaluates between two checks for waiting foreground work: at
+the 40–150 tok/s prompt speed of a 2-core laptop, 0.1–0.4 s (measured by
+``benchmarks/embedded_model.py``, which also prints what slicing costs in throughput)."""
+
+Priority = Literal["foreground", "background"]
+
+
+class ModelScheduler:
+    """One computation at a time on a context; foreground work first.
+
+    :meth:`turn` holds the context for one computation. A foreground request waits only for the
+    computation running now (background work gives way within a slice or a token, see
+    :meth:`foreground_waiting`); a background request waits while any foreground request waits
+    or runs.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._foreground = 0  # foreground requests waiting
+
+    @contextmanager
+    def turn(self, priority: Priority) -> Iterator[float]:
+        """Hold the context; yields the seconds waited for it."""
+        start = time.perf_counter()
+        with self._cond:
+            fg = priority == "foreground"
+            self._foreground += fg
+            try:
+                self._cond.wait_for(lambda: not self._busy and (fg or self._foreground == 0))
+            finally:
+                self._foreground -= fg
+            self._busy = True
+        try:
+            yield time.perf_counter() - start
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def foreground_waiting(self) -> bool:
+        """Whether foreground work waits for the context (background work should give way)."""
+        return self._foreground > 0
+
+
+@dataclass
+class SlotState:
+    """A slot's saved KV state: the sequence's cells (``data``, bytes) and its tokens."""
+
+    data: bytes
+    tokens: list[int]
+
 
 @dataclass
 class LoadedModel:
-    """A llama.cpp context with the lock that serialises its generations.
-
-    ``load_seconds`` is the wall time of loading the file (seconds).
-    """
+    """A llama.cpp context with the scheduler that serialises its computations and the saved KV
+    states of its slots. ``load_seconds`` is the wall time of loading the file (seconds);
+    ``switches``: slot switches so far, ``switch_seconds``: their total time (seconds);
+    ``counters``: per priority, prompt tokens evaluated (``<priority>_new_prompt_tokens``, the
+    cached prefix excluded) and tokens generated (``<priority>_generated``) — benchmarks reset
+    and read them."""
 
     llama: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    scheduler: ModelScheduler = field(default_factory=ModelScheduler)
     load_seconds: float = 0.0
+    slot: str | None = None
+    saved: dict[str, SlotState] = field(default_factory=dict)
+    switches: int = 0
+    switch_seconds: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, priority: str, new_prompt_tokens: int, generated: int) -> None:
+        """Add one computation's token counts to :attr:`counters`."""
+        for key, n in (("new_prompt_tokens", new_prompt_tokens), ("generated", generated)):
+            self.counters[f"{priority}_{key}"] = self.counters.get(f"{priority}_{key}", 0) + n
+
+    def cached_prefix(self, tokens: list[int]) -> int:
+        """How many leading ``tokens`` the KV cache already holds."""
+        keep = 0
+        for x, y in zip(self.llama.input_ids[: self.llama.n_tokens].tolist(), tokens):
+            if x != y:
+                break
+            keep += 1
+        return keep
+
+    def use_slot(self, slot: str) -> None:
+        """Make ``slot``'s KV state the context's (call while holding :attr:`scheduler`): the
+        current slot's used cells are saved, ``slot``'s restored (or the cache cleared)."""
+        if self.slot == slot:
+            return
+        import llama_cpp
+
+        start = time.perf_counter()
+        llama, ctx = self.llama, self.llama.ctx
+        if self.slot is not None and llama.n_tokens > 0:
+            size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+            buf = (ctypes.c_uint8 * size)()
+            n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+            self.saved[self.slot] = SlotState(bytes(memoryview(buf)[:n]), llama.input_ids[: llama.n_tokens].tolist())
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        llama.n_tokens = 0
+        state = self.saved.pop(slot, None)
+        if state is not None:
+            buf = (ctypes.c_uint8 * len(state.data)).from_buffer_copy(state.data)
+            if llama_cpp.llama_state_seq_set_data(ctx, buf, len(state.data), 0) == len(state.data):
+                llama.input_ids[: len(state.tokens)] = state.tokens
+                llama.n_tokens = len(state.tokens)
+            else:  # a state that does not fit: start this slot empty
+                llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        llama._requires_eval = True
+        self.slot = slot
+        self.switches += 1
+        self.switch_seconds += time.perf_counter() - start
 
 
-_LOADED: dict[tuple[str, int, int, str], LoadedModel] = {}
+_LOADED: dict[tuple[str, int, int], LoadedModel] = {}
 _LOADED_LOCK = threading.Lock()
 
 
@@ -65,13 +177,13 @@ def _close_all() -> None:
         _LOADED.clear()
 
 
-def load_model(model_path: str, n_ctx: int, n_threads: int, slot: str = "default") -> LoadedModel:
+def load_model(model_path: str, n_ctx: int, n_threads: int) -> LoadedModel:
     """The process-wide llama.cpp context for this key, loading it on first use.
 
     Raises ``FileNotFoundError`` when the file is missing and ``RuntimeError`` (with the path)
     when llama.cpp cannot load it.
     """
-    key = (str(model_path), n_ctx, n_threads, slot)
+    key = (str(model_path), n_ctx, n_threads)
     with _LOADED_LOCK:
         loaded = _LOADED.get(key)
         if loaded is None:
@@ -97,16 +209,52 @@ def load_model(model_path: str, n_ctx: int, n_threads: int, slot: str = "default
 
 
 class Preempted(RuntimeError):
-    """A background generation gave way to more urgent work (see ``yield_to``); retry later."""
+    """A background computation gave way to more urgent work; it is asked again later."""
+
+
+def _chat_prompt_tokens(llama, messages: list[dict]) -> list[int]:
+    """The tokens of ``messages`` in the model's own chat template with the assistant turn opened
+    (as ``create_chat_completion`` builds them)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if template:
+        bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else ""
+        eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() != -1 else ""
+        prompt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(messages=messages).prompt
+    else:  # a model without a template: plain turns
+        prompt = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+    return llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+
+
+def _eval_prefix(llama, tokens: list[int], stop: Callable[[], bool] | None, slice_tokens: int = SLICE_TOKENS) -> int:
+    """Bring ``tokens`` into the KV cache, reusing the longest cached prefix, in slices of
+    ``slice_tokens`` with ``stop()`` checked before each (raises :class:`Preempted`; what was
+    evaluated stays). Returns the number of tokens evaluated now."""
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    keep = 0
+    for x, y in zip(cached, tokens):
+        if x != y:
+            break
+        keep += 1
+    llama.n_tokens = keep
+    done = 0
+    for i in range(keep, len(tokens), slice_tokens):
+        if stop is not None and stop():
+            raise Preempted("gave way to foreground work")
+        llama.eval(tokens[i:i + slice_tokens])
+        done += min(slice_tokens, len(tokens) - i)
+    llama._requires_eval = True
+    return done
 
 
 def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to) -> dict:
-    """``create_chat_completion`` streamed internally, stopped between tokens as soon as
-    ``yield_to()`` is true (raises :class:`Preempted`); returns the same shape as the plain call
-    (content, finish reason, usage). The prompt evaluation itself cannot be interrupted, so it
-    is not started while ``yield_to()`` is true."""
-    if yield_to():
-        raise Preempted("waiting for foreground work")
+    """``create_chat_completion`` for background work: the prompt is evaluated in slices first
+    (:func:`_eval_prefix`), then the reply streamed internally; stops between two slices or
+    tokens as soon as ``yield_to()`` is true (raises :class:`Preempted`). Returns the same shape
+    as the plain call (content, finish reason, usage)."""
+    tokens = _chat_prompt_tokens(llama, messages)
+    _eval_prefix(llama, tokens[:-1], yield_to)
     parts, finish = [], None
     stream = llama.create_chat_completion(messages=messages, stream=True, **params)
     try:
@@ -177,6 +325,9 @@ class LocalChatModel(BaseChatModel):
     caches_prefix: bool = True
     """The context keeps the last prompt's KV cache: a prompt that starts like the previous one
     only evaluates the new tokens (callers may pre-evaluate a known prefix)."""
+    priority: Priority = "foreground"
+    """``foreground`` (the customer) goes first; ``background`` work gives way within a slice
+    (see :class:`ModelScheduler`). A call may pass ``priority=`` to override it."""
 
     @property
     def _llm_type(self) -> str:
@@ -195,7 +346,7 @@ class LocalChatModel(BaseChatModel):
 
     def loaded(self) -> LoadedModel:
         """The shared llama.cpp context of this model (loads it on first call)."""
-        return load_model(self.model_path, self.n_ctx, self.n_threads, self.slot)
+        return load_model(self.model_path, self.n_ctx, self.n_threads)
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -212,6 +363,7 @@ class LocalChatModel(BaseChatModel):
             params["seed"] = seed
         if "response_format" in kwargs:
             params["response_format"] = kwargs.pop("response_format")
+        kwargs.pop("priority", None)
         if kwargs:
             raise TypeError(f"unsupported arguments for the local model: {sorted(kwargs)}")
         return params
@@ -225,18 +377,31 @@ class LocalChatModel(BaseChatModel):
     ) -> ChatResult:
         check_model_requests_allowed(self.model_name)
         yield_to = kwargs.pop("yield_to", None)
+        priority = kwargs.get("priority", self.priority)
         params = self._params(stop, kwargs)
         loaded = self.loaded()
+        chat = _to_llama_messages(messages)
         queued = time.perf_counter()
-        with loaded.lock:
-            start = time.perf_counter()
-            if yield_to is None:
-                out = loaded.llama.create_chat_completion(
-                    messages=_to_llama_messages(messages), stream=False, **params
-                )
-            else:
-                out = _preemptible_completion(loaded.llama, _to_llama_messages(messages), params, yield_to)
-            seconds = time.perf_counter() - start
+        while True:
+            with loaded.scheduler.turn(priority):
+                loaded.use_slot(self.slot)
+                start = time.perf_counter()
+                if priority == "foreground" and yield_to is None:
+                    prompt = _chat_prompt_tokens(loaded.llama, chat)
+                    new = len(prompt) - min(loaded.cached_prefix(prompt), len(prompt) - 1)
+                    out = loaded.llama.create_chat_completion(messages=chat, stream=False, **params)
+                    loaded.count("foreground", new, (out.get("usage") or {}).get("completion_tokens", 0))
+                else:
+                    waiting = loaded.scheduler.foreground_waiting if priority == "background" else (lambda: False)
+                    try:
+                        out = _preemptible_completion(loaded.llama, chat, params,
+                                                      (lambda: waiting() or yield_to()) if yield_to else waiting)
+                    except Preempted:
+                        if yield_to is not None and yield_to():
+                            raise  # the caller's own condition: it decides when to ask again
+                        continue  # gave way to the customer: queue again; the evaluated part is kept
+                seconds = time.perf_counter() - start
+            break
         usage = out.get("usage") or {}
         choice = out["choices"][0]
         message = AIMessage(
@@ -261,17 +426,25 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        """Streams always run as foreground work (the customer's line)."""
         check_model_requests_allowed(self.model_name)
         params = self._params(stop, kwargs)
         loaded = self.loaded()
         queued = time.perf_counter()
-        with loaded.lock:
+        chat = _to_llama_messages(messages)
+        with loaded.scheduler.turn("foreground"):
+            loaded.use_slot(self.slot)
             start = time.perf_counter()
             first_token: float | None = None
             finish_reason = None
-            for part in loaded.llama.create_chat_completion(
-                messages=_to_llama_messages(messages), stream=True, **params
-            ):
+            prompt = _chat_prompt_tokens(loaded.llama, chat)
+            new = len(prompt) - min(loaded.cached_prefix(prompt), len(prompt) - 1)
+            generated = 0
+            for part in loaded.llama.create_chat_completion(messages=chat, stream=True, **params):
+                generated += 1
+                if generated == 1:
+                    loaded.count("foreground", new, 0)
+                loaded.count("foreground", 0, 1)
                 choice = part["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
                 delta = choice.get("delta", {}).get("content")
@@ -313,30 +486,23 @@ class LocalChatModel(BaseChatModel):
         import math
 
         import numpy as np
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         check_model_requests_allowed(self.model_name)
         loaded = self.loaded()
         llama = loaded.llama
-        with loaded.lock:
-            template = llama.metadata.get("tokenizer.chat_template")
-            if template:
-                bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else ""
-                eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() != -1 else ""
-                prompt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(
-                    messages=_to_llama_messages(messages)).prompt
-            else:  # a model without a template: plain turns
-                prompt = "".join(f"{m['role']}: {m['content']}\n" for m in _to_llama_messages(messages)) + "assistant:"
-            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-            cached = llama.input_ids[: llama.n_tokens].tolist()
-            keep = 0
-            for a, b in zip(cached, tokens[:-1]):
-                if a != b:
-                    break
-                keep += 1
-            llama.n_tokens = keep
-            llama.eval(tokens[keep:])
-            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+        chat = _to_llama_messages(messages)
+        while True:
+            with loaded.scheduler.turn("background"):
+                loaded.use_slot(self.slot)
+                tokens = _chat_prompt_tokens(llama, chat)
+                try:
+                    _eval_prefix(llama, tokens[:-1], loaded.scheduler.foreground_waiting)
+                except Preempted:
+                    continue
+                llama.n_tokens = len(tokens) - 1
+                llama.eval(tokens[-1:])
+                logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+            break
         top = logits.max()
         log_z = top + math.log(np.exp(logits - top).sum())
         mass: dict[str, float] = {}

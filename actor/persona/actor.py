@@ -17,7 +17,7 @@ import hashlib
 import re
 import time
 from difflib import SequenceMatcher
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -34,6 +34,21 @@ from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
 
 FIRST_WORDS = 6  # words a streamed draft used to show first: the measure of what checking the whole line costs
+SHOW_WORDS = 4  # the first complete sentences of a draft are checked and shown once they have this many words
+_SENTENCE_END = re.compile(r"[.!?…]+[\"”’)]*(?=\s)")
+
+
+def first_sentences(raw: str, min_words: int = SHOW_WORDS) -> str | None:
+    """The first complete sentences of a draft in progress (tidied, see
+    :func:`~actor.persona.guard.tidy_line`) once they have ``min_words`` words, else ``None``. A
+    sentence counts as complete when its end mark is followed by more text (a space), so a
+    draft still being generated is never cut inside a sentence or a number."""
+    line = raw.lstrip().split("\n")[0]
+    for m in _SENTENCE_END.finditer(line):
+        head = tidy_line(line[: m.end()])
+        if len(head.split()) >= min_words:
+            return head
+    return None
 
 # Tactics the playbook has per aggression type and level (knowledge/*/playbook; a test checks
 # that every entry exists there with a level range that holds the level).
@@ -52,12 +67,14 @@ TACTIC_WORDS = {
            "demand_manager": "je eist een leidinggevende", "threaten_review": "je dreigt met een klacht, een slechte recensie of sociale media",
            "insult": "je valt de medewerker persoonlijk aan", "belittle": "je kleineert de medewerker",
            "false_claim": "je beweert iets wat niet klopt om je zin te krijgen", "name_drop": "je noemt belangrijke mensen die je kent",
-           "rules_for_others": "je vindt dat de regels niet voor jou gelden", "intimidate": "je intimideert en dreigt"},
+           "rules_for_others": "je vindt dat de regels niet voor jou gelden", "intimidate": "je intimideert en dreigt",
+           "close": "je rondt het gesprek af"},
     "en": {"vent": "you vent about the situation", "repeat_demand": "you repeat your demand and accept no no",
            "demand_manager": "you demand a manager", "threaten_review": "you threaten a complaint, a bad review or social media",
            "insult": "you attack the employee personally", "belittle": "you belittle the employee",
            "false_claim": "you claim something untrue to get your way", "name_drop": "you mention important people you know",
-           "rules_for_others": "you act as if the rules are not for you", "intimidate": "you intimidate and threaten"},
+           "rules_for_others": "you act as if the rules are not for you", "intimidate": "you intimidate and threaten",
+           "close": "you close the conversation"},
 }
 MOODS = {
     "nl": ["geïrriteerd over de situatie", "boos op de organisatie", "je weigert en trekt de regels in twijfel",
@@ -82,13 +99,25 @@ class StageDirections(BaseModel):
     boundary_held: str
     provoked: str
     reversal: str
+    resolved: str
+    ended: str
+
+
+class Closing(BaseModel):
+    """The customer's last lines for when every draft failed: after the scenario resolved, and
+    after the employee ended the conversation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    resolved: list[str] = Field(min_length=1)
+    ended: list[str] = Field(min_length=1)
 
 
 class PersonaPrompt(BaseModel):
     """One language of ``prompts/persona/customer.yaml`` (unknown keys rejected).
 
     ``changes``: the stage directions; ``stay_in_role``: in-character lines for when every draft
-    failed (after a role-reversal attempt first, otherwise after the playbook lines).
+    failed (after a role-reversal attempt first, otherwise after the playbook lines);
+    ``closing``: the last line when every draft failed after the scenario ended.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -98,6 +127,7 @@ class PersonaPrompt(BaseModel):
     employee_label: str
     changes: StageDirections
     stay_in_role: list[str] = Field(min_length=1)
+    closing: Closing
 
 
 def load_persona_prompt(path: Path | None = None) -> tuple[dict[str, PersonaPrompt], str]:
@@ -211,6 +241,7 @@ class Actor:
         self.scene = scene or SceneCheck.from_files(scenario, lang, knowledge_dir=knowledge_dir, instructions=texts,
                                                     phrases=phrases, labels=labels)
         self.reader = ReplyReader(scenario, lang, self.scene.policy, embeddings)
+        self._upcoming: tuple[tuple | None, list[str]] = (None, [])  # (key, examples) of upcoming_examples
 
     @property
     def prompt(self) -> PersonaPrompt:
@@ -261,10 +292,15 @@ class Actor:
 
     def stage_direction(self, history: list[Utterance], state: PersonaState) -> str:
         """What the employee's last reply changed, told to the customer (session language): from
-        ``state.changes``, plus the role-reversal direction when the reply tried to swap roles."""
+        ``state.changes``, plus the role-reversal direction when the reply tried to swap roles;
+        when the scenario has ended (``state.outcome``), only the closing direction."""
         d, facts = self._prompt.changes, self.scenario.customer.hidden_facts
         parts = []
         last = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
+        if state.outcome == "resolved":
+            return d.resolved[:1].upper() + d.resolved[1:]
+        if state.ended:
+            return d.ended[:1].upper() + d.ended[1:]
         if last and asks_role_reversal(last):
             parts.append(d.reversal)
         for code in state.changes:
@@ -276,57 +312,82 @@ class Actor:
                 parts.append(getattr(d, code))
         return " ".join(p[:1].upper() + p[1:] for p in parts) or d.none[:1].upper() + d.none[1:]
 
-    def messages(self, history: list[Utterance], state: PersonaState, tactic: str, examples: list[str],
-                 changed: str | None = None) -> list:
-        """The chat messages for the customer's next line: what stays the same for the session
-        first (system, transcript), what changes per turn (stage direction, mood, tactic,
-        examples) last. ``changed``: the stage direction (default :meth:`stage_direction`)."""
-        c, p, L = self.scenario.customer, self._prompt, self.lang
-        transcript = "\n".join(
+    def _transcript(self, lines: list[Utterance]) -> str:
+        p = self._prompt
+        return "\n".join(
             f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}"
-            if u.text != "…" else "(…)" for u in transcript_window(history)
+            if u.text != "…" else "(…)" for u in transcript_window(lines)
         )
-        system = p.system.format(
+
+    def _system(self) -> str:
+        c, L = self.scenario.customer, self.lang
+        return self._prompt.system.format(
             name=c.name(L), profile=c.profile(L), setting=self.scenario.setting(L), wants=c.wants(L),
             employee_role=self.scenario.employee_role(L),
             hidden="\n".join(f"- {h.fact(L)} ({h.ask_about(L)})" for h in c.hidden_facts),
         )
+
+    def messages(self, history: list[Utterance], state: PersonaState, tactic: str, examples: list[str],
+                 changed: str | None = None) -> list:
+        """The chat messages for the customer's next line after ``history`` (which ends with the
+        employee's reply), ordered by when each part is known: the system text (fixed for the
+        session), the transcript up to the customer's last line and the ``examples`` (both known
+        before the employee replies; :meth:`prefill` evaluates them while the employee types),
+        then what only the reply decides: the reply, the stage direction ``changed`` (default
+        :meth:`stage_direction`), mood and ``tactic`` for ``state``."""
+        p, L = self._prompt, self.lang
+        reply = history[-1].text if history and history[-1].speaker == "employee" else ""
+        before = history[:-1] if reply else history
         user = p.user.format(
-            transcript=transcript, mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic],
-            examples="\n".join(f"- {e}" for e in examples) or "-", speaker=p.customer_label,
+            transcript=self._transcript(before), examples="\n".join(f"- {e}" for e in examples) or "-",
+            employee=p.employee_label, reply=reply,
             changed=self.stage_direction(history, state) if changed is None else changed,
+            mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic], speaker=p.customer_label,
         )
-        return [SystemMessage(system), HumanMessage(user)]
+        return [SystemMessage(self._system()), HumanMessage(user)]
 
-    def prefill_messages(self, history: list[Utterance]) -> list:
+    def upcoming_examples(self, history: list[Utterance], before: PersonaState) -> list[str]:
+        """The playbook lines for the customer's next line, chosen before the employee replies
+        (from ``before``, the state the customer's last line was spoken in, with the next turn's
+        tactic), so that the prompt up to the reply is known in advance. Kept for the last
+        ``(history, state)`` asked, so the turn reuses what the prefill retrieved."""
+        said = tuple(u.text for u in history if u.speaker == "customer")
+        key = (said, before)
+        if self._upcoming[0] != key:
+            nxt = replace(before, turn=before.turn + 1)
+            self._upcoming = (key, self.examples(pick_tactic(nxt), nxt, said=list(said)))
+        return list(self._upcoming[1])
+
+    def prefill_messages(self, history: list[Utterance], state: PersonaState | None = None) -> list:
         """The start of the next turn's prompt, up to the employee's label: what is already known
-        while the trainee is still thinking (see :meth:`prefill`)."""
+        while the trainee is still thinking (see :meth:`prefill`). ``history`` ends with the
+        customer's last line; ``state``: the state it was spoken in (default: the difficulty's
+        opening state is not known here, so no examples)."""
         p = self._prompt
-        full = self.messages(history, PersonaState(level=0, aggression_type="frustration"), "vent", [], changed="")
-        head = p.user.split("{transcript}")[0]
-        transcript = "\n".join(
-            f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}"
-            if u.text != "…" else "(…)" for u in transcript_window(history)
-        )
-        return [full[0], HumanMessage(f"{head}{transcript}\n{p.employee_label}:")]
+        examples = self.upcoming_examples(history, state) if state is not None else []
+        head = p.user.split("{reply}")[0].rstrip(" ")
+        keys = {k: "" for k in ("changed", "mood", "tactic", "speaker")}
+        text = head.format(transcript=self._transcript(history), examples="\n".join(f"- {e}" for e in examples) or "-",
+                           employee=p.employee_label, **keys)
+        return [SystemMessage(self._system()), HumanMessage(text)]
 
-    def prefill(self, history: list[Utterance]) -> None:
+    def prefill(self, history: list[Utterance], state: PersonaState | None = None) -> None:
         """Evaluate the known start of the next prompt now (one token generated and dropped), so
         that llama.cpp finds it in its KV cache when the trainee replies: only the reply and the
-        turn's instructions are left to evaluate then. Failures are ignored (it is an
+        turn's direction are left to evaluate then. Failures are ignored (it is an
         optimisation; the turn itself works without it). Only for models that keep a prompt
         cache in this process (``caches_prefix``, the embedded model); a no-op for others."""
         if not getattr(self.model, "caches_prefix", False):
             return
         try:
-            self.model.invoke(self.prefill_messages(history), max_tokens=1)
+            self.model.invoke(self.prefill_messages(history, state), max_tokens=1, priority="background")
         except Exception:
             pass
 
-    def reply(self, history: list[Utterance], state: PersonaState) -> ActorLine:
+    def reply(self, history: list[Utterance], state: PersonaState, before: PersonaState | None = None) -> ActorLine:
         """The customer's next line after ``history`` in ``state`` (never empty, never broken)."""
         line = None
-        for item in self.stream(history, state):
+        for item in self.stream(history, state, before):
             line = item
         assert isinstance(line, ActorLine)
         return line
@@ -341,19 +402,26 @@ class Actor:
         body = re.sub(own_label, "", raw.strip(), flags=re.I)  # continuing the transcript's format is not a leak
         return check_line(text, self.lang, earlier, level, employee) + self.scene.check(text, body)
 
-    def stream(self, history: list[Utterance], state: PersonaState) -> Iterator[str | ActorLine]:
-        """The customer's next line: yields the checked line (``str``, once), then the final
-        :class:`ActorLine`.
+    def stream(self, history: list[Utterance], state: PersonaState,
+               before: PersonaState | None = None) -> Iterator[str | ActorLine]:
+        """The customer's next line: yields the text shown so far (``str``: the first sentences
+        once checked, then the whole line if it passes too), then the final :class:`ActorLine`.
+        ``state``: the state after the employee's reply (the last line of ``history``);
+        ``before``: the state before it, which chose the examples (:meth:`upcoming_examples`;
+        default ``state``).
 
-        Nothing is shown that could be taken back: each draft is generated in full (customer
-        lines are short) and checked as a whole (:meth:`check`) before it is yielded; a rejected
-        draft is regenerated up to ``max_attempts`` times, then replaced by the fallback (an
-        unused, checked playbook line of this scenario, or an in-character line of the prompt
-        file). A failed model call is one failed attempt.
+        Nothing is shown that is taken back: the first complete sentences of a draft (at least
+        :data:`SHOW_WORDS` words) are checked as a line of their own (:meth:`check`) before they
+        are shown, and the whole draft is checked before the rest is added; a rest that fails is
+        left out (the line ends after what was shown). A draft whose first sentences fail is
+        stopped at once and regenerated, up to ``max_attempts`` times, then replaced by the
+        fallback (an unused, checked playbook line of this scenario, or an in-character line of
+        the prompt file). A failed model call is one failed attempt.
         """
-        tactic = pick_tactic(state)
-        said = [u.text for u in history if u.speaker == "customer"]
-        examples = self.examples(tactic, state, said=said)
+        known = history[:-1] if history and history[-1].speaker == "employee" else history
+        examples = self.upcoming_examples(known, before or state)
+        tactic = "close" if state.ended else pick_tactic(state)  # a closing line presses no more
+        level = 0 if state.outcome == "resolved" else state.level  # accepting may sound cooperative
         changed = self.stage_direction(history, state)
         messages = self.messages(history, state, tactic, examples, changed)
         rejected: list[tuple[str, list[str]]] = []
@@ -361,41 +429,64 @@ class Actor:
         seed = getattr(self.model, "seed", None)
         for attempt in range(self.max_attempts):
             vary = {"seed": seed + attempt} if isinstance(seed, int) and attempt else {}  # a fixed seed would redraw the same line
+            shown: str | None = None
+            shown_at: float | None = None
+            raw, head_reasons = "", []
             try:
-                raw, first_words = self.draft(messages, start, **vary)
+                for raw in self._raw_drafts(messages, **vary):
+                    if shown is not None:
+                        continue
+                    head = first_sentences(raw)
+                    if head is None:
+                        continue
+                    head_reasons = self.check(head, head, history, level)
+                    if head_reasons:
+                        break  # the start is already wrong: stop this draft
+                    shown, shown_at = head, time.perf_counter() - start
+                    yield head
             except DraftError as exc:  # a failed call is one failed attempt, not a lost turn
-                rejected.append((exc.raw, [f"model error: {type(exc.__cause__).__name__}"]))
-                continue
+                if shown is None:
+                    rejected.append((exc.raw, [f"model error: {type(exc.__cause__).__name__}"]))
+                    continue
+                raw = shown
             draft = tidy_line(raw)
-            reasons = self.check(draft, raw, history, state.level)
-            if not reasons:
-                shown = time.perf_counter() - start
+            if shown is None:
+                reasons = head_reasons or self.check(draft, raw, history, level)
+                if reasons:
+                    rejected.append((first_sentences(raw) or draft if head_reasons else draft, reasons))
+                    copied = [e for e in examples if SequenceMatcher(None, e.lower(), draft.lower()).ratio() > 0.8]
+                    if copied:  # the draft copied an example: the next attempt does without it
+                        examples = [e for e in examples if e not in copied]
+                        messages = self.messages(history, state, tactic, examples, changed)
+                    continue
+                shown, shown_at = draft, time.perf_counter() - start
                 yield draft
-                yield ActorLine(draft, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected,
-                                seconds={"first_words": first_words if first_words is not None else shown, "shown": shown})
-                return
-            rejected.append((draft, reasons))
-            copied = [e for e in examples if SequenceMatcher(None, e.lower(), draft.lower()).ratio() > 0.8]
-            if copied:  # the draft copied an example: the next attempt does without it
-                examples = [e for e in examples if e not in copied]
-                messages = self.messages(history, state, tactic, examples, changed)
+            elif draft != shown:
+                rest = self.check(draft, raw, history, level) if draft.startswith(shown) else ["does not continue the shown text"]
+                if rest:
+                    rejected.append((draft, ["rest left out: " + r for r in rest]))
+                else:
+                    shown = draft
+                    yield draft
+            yield ActorLine(shown, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected,
+                            seconds={"first_words": shown_at, "shown": shown_at, "line": time.perf_counter() - start})
+            return
         text = self._fallback(examples, history, state)
-        shown = time.perf_counter() - start
+        shown_at = time.perf_counter() - start
         yield text
-        yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, seconds={"shown": shown})
+        yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, seconds={"shown": shown_at, "line": shown_at})
 
-    def draft(self, messages: list, start: float | None = None, **sampling) -> tuple[str, float | None]:
-        """One raw draft for ``messages``: ``(text, seconds from start until its sixth word)``.
-        Generation stops at a second line or past :data:`MAX_WORDS` + 5 words (the draft is decided
-        then). Raises :class:`DraftError` (with the text so far) when the model call fails."""
-        start = time.perf_counter() if start is None else start
-        raw, first_words = "", None
+    def _raw_drafts(self, messages: list, **sampling) -> Iterator[str]:
+        """One draft for ``messages``, as the raw text so far after each streamed chunk.
+        Generation stops at a second line or past :data:`MAX_WORDS` + 5 words (the draft is
+        decided then) and when the caller stops iterating (the model is released at once).
+        Raises :class:`DraftError` (with the text so far) when the model call fails."""
+        raw = ""
         chunks = self.model.stream(messages, stop=self.STOP, **{**self.sampling, **sampling})
         try:
             for chunk in chunks:
                 raw += chunk.text
-                if first_words is None and len(raw.split()) >= FIRST_WORDS:
-                    first_words = time.perf_counter() - start
+                yield raw
                 if "\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
                     break  # a second line or an over-long draft: it is decided already
         except Exception as exc:
@@ -403,7 +494,16 @@ class Actor:
         finally:
             close = getattr(chunks, "close", None)
             if close:
-                close()  # releases the model's lock at once when we stop early
+                close()  # releases the model at once when we stop early
+
+    def draft(self, messages: list, start: float | None = None, **sampling) -> tuple[str, float | None]:
+        """One whole raw draft for ``messages``: ``(text, seconds from start until its sixth word)``
+        (see :meth:`_raw_drafts`). Raises :class:`DraftError` when the model call fails."""
+        start = time.perf_counter() if start is None else start
+        raw, first_words = "", None
+        for raw in self._raw_drafts(messages, **sampling):
+            if first_words is None and len(raw.split()) >= FIRST_WORDS:
+                first_words = time.perf_counter() - start
         return raw, first_words
 
     def _fallback(self, examples: list[str], history: list[Utterance], state: PersonaState) -> str:
@@ -412,9 +512,15 @@ class Actor:
         candidate least like anything said before (never empty)."""
         stay = list(self._prompt.stay_in_role)
         last = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
-        candidates = stay + examples if last and asks_role_reversal(last) else examples + stay
+        if state.ended:
+            closing = self._prompt.closing
+            candidates = list(closing.resolved if state.outcome == "resolved" else closing.ended)
+        elif last and asks_role_reversal(last):
+            candidates = stay + examples
+        else:
+            candidates = examples + stay
         for text in candidates:
-            if not self.check(text, text, history, state.level):
+            if not self.check(text, text, history, 0 if state.outcome == "resolved" else state.level):
                 return text
         said = [u.text.lower() for u in history]
         return min(candidates, key=lambda t: max((SequenceMatcher(None, t.lower(), x).ratio() for x in said), default=0.0))

@@ -31,7 +31,7 @@ def build_app(service: RehearsalService, db: Database, users: Users, downloads: 
     with gr.Blocks(title="The training actor") as demo:
         with gr.Tabs():
             with gr.Tab("Rehearse", id="rehearse"):
-                build_trainee(demo, service, downloads, users)
+                build_trainee(demo, service, downloads)
             with gr.Tab("Review", id="review", visible=False) as review_tab:
                 build_reviewer(db, users, downloads, lambda: service.bench.scenarios)
             with gr.Tab("Scenarios & rubric", id="train", visible=False) as train_tab:

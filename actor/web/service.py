@@ -3,37 +3,63 @@
 The web app (and the load test) talk to one :class:`RehearsalService` per process. It keeps the
 live :class:`~actor.session.Session` objects of this process in a dict keyed by session id (per
 service instance, never at module level), stores every completed turn at once
-(:class:`~actor.db.Database`), and restores a session from the database after a page reload or
-a server restart.
+(:class:`~actor.db.Database`), and restores a session from the database after a page reload, a
+server restart or an eviction: a live session unused for ``idle_seconds`` (default 30 minutes),
+or the least recently used ones beyond ``max_live``, is dropped from memory (never while a turn
+or a grading of it runs) and restored on its next request.
+
+Every public method that acts on a session takes the requesting ``user`` (the logged-in name;
+``None`` for nobody) and checks it itself: while the database has users (logins required), a
+session is visible only to its owner (trainers and reviewers too see only their own sessions
+here; they read others' sessions in the review workspace, which reads the database); without
+users everyone sees every session. A session that is not visible raises :class:`SessionNotFound`,
+exactly as one that does not exist.
+
+A request refused for what it asks (an empty or over-long reply, a paused or ended session,
+another reply still being answered, a turn that does not exist) raises
+:class:`~actor.web.refusals.Refusal` with a code, before anything changes; the page translates
+the code (:func:`actor.web.refusals.message`).
 
 What runs when, for one trainee reply (:meth:`RehearsalService.respond`)::
 
-    verdicts and move (rules + embeddings + fitted heads) ─▶ persona state ─▶ customer line,
-        streamed ─▶ turn stored with its verdicts ─▶ wording queued on a background worker
-        ─▶ reasons and tip stored
+    input checked (raises at call time) ─▶ verdicts and move (rules + embeddings + fitted
+        heads) ─▶ persona state ─▶ customer line, streamed ─▶ turn stored with its verdicts
+        ─▶ wording queued on a background worker ─▶ reasons and tip stored, then handed to
+        readers under the live session's view lock
         ─▶ the next prompt's known start evaluated into the KV cache while the trainee thinks
 
 The grading worker waits while any customer line is being generated (:class:`ForegroundGate`),
 and a grading call already running on the embedded model stops between tokens when a customer
 line starts and is asked again afterwards (``yield_to``), so grading slows the customer's
 first token at most by the rest of a prompt evaluation; the feedback panel shows the verdicts
-when they arrive. A failed model call never loses the trainee's text:
-the session layer degrades (rule-only verdicts, playbook line) and a reply refused for bad
-input changes nothing.
+when they arrive. The grading thread words a private copy of the turn and hands the result over
+under :class:`Live`'s view lock; readers (:meth:`RehearsalService.view`) get copies taken
+under the same lock, so no thread reads an object another one is changing.
+A failed model call never loses the trainee's text: the session layer degrades (rule-only
+verdicts, playbook line) and a reply refused for bad input changes nothing.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterator
 
+from actor.auth import Users
 from actor.db import Database
-from actor.evaluator import Debrief, TurnRecord, write_debrief
-from actor.session import Session, Turn, Workbench, line_from_record, turn_from_record, turn_record
+from actor.evaluator import Debrief, TurnAssessment, TurnRecord, write_debrief
+from actor.persona.scenario import Scenario
+from actor.persona.state import PersonaState
+from actor.session import MAX_REPLY_CHARS, Session, Turn, Workbench, line_from_record, turn_from_record, turn_record
+from actor.web.refusals import Refusal
 from actor.web.render import clean
+
+STATUSES = ("active", "paused", "ended", "stopped")
+"""A stored session's status: ``ended`` (the trainee ended it, or the scenario ended by itself)
+and ``stopped`` (the stop button) both end it."""
 
 
 class ForegroundGate:
@@ -68,99 +94,274 @@ class ForegroundGate:
 @dataclass
 class Live:
     """A session loaded in this process: the session, the database ids of its turns (parallel
-    to ``session.turns``), a lock that serialises its turns, and pending gradings."""
+    to ``session.turns``), a lock that serialises its turns (``lock``), pending gradings, and
+    when it was last used (``last_used``, the service's clock, in seconds).
+
+    Readers do not touch ``session`` directly: the thread that changed the session (holding
+    ``lock``) calls :meth:`publish`, the grading thread calls :meth:`hand_over`, and readers
+    call :meth:`snapshot`; all three take the view lock.
+    """
 
     id: str
     session: Session
     turn_ids: list[int]
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: dict[int, Future] = field(default_factory=dict)
+    last_used: float = 0.0
+    _view_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _turns: tuple[Turn, ...] = field(default=(), repr=False)
+    _state: PersonaState | None = field(default=None, repr=False)
+
+    def publish(self) -> None:
+        """Make the session's current branch and state what :meth:`snapshot` returns."""
+        with self._view_lock:
+            self._turns, self._state = tuple(self.session.turns), self.session.state
+
+    def hand_over(self, turn: Turn, assessment: TurnAssessment, seconds: dict[str, float]) -> None:
+        """Give ``turn`` (one of the session's turns) its worded ``assessment`` and the timings
+        ``seconds`` of the grading, under the view lock."""
+        with self._view_lock:
+            turn.assessment = assessment
+            turn.seconds = {**turn.seconds, **seconds}
+
+    def snapshot(self) -> tuple[tuple[Turn, ...], PersonaState]:
+        """``(turns, state)``: copies of the published active branch's turns (assessments as
+        last handed over) and the persona state after them."""
+        with self._view_lock:
+            return tuple(replace(t, seconds=dict(t.seconds)) for t in self._turns), self._state
+
+    def busy(self) -> bool:
+        """Whether a turn or a retry holds the session, or a grading of it is still running."""
+        return self.lock.locked() or not all(f.done() for f in list(self.pending.values()))
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One session as a page shows it, read at one moment (:meth:`RehearsalService.view`).
+
+    ``status``: one of :data:`STATUSES` (``ended`` also when the scenario ended by itself);
+    ``outcome``: the persona state's outcome (``resolved``, ``success``, ``ended_early``, …) or
+    ``None``; ``pass_mark``: a share 0–1 (assessment mode); ``debrief``: the stored debrief's
+    ``model_dump()`` or ``None``; ``opening``: the customer's first line; ``turns``: copies of
+    the active branch's turns; ``level``: the current escalation level 0–4.
+    """
+
+    id: str
+    scenario: Scenario
+    difficulty: str
+    lang: str
+    mode: str
+    pass_mark: float | None
+    show_feedback: bool
+    status: str
+    outcome: str | None
+    reflection: str | None
+    debrief: dict | None
+    opening: str
+    turns: tuple[Turn, ...]
+    level: int
+
+    @property
+    def ended(self) -> bool:
+        """Whether the conversation is over (ended by the trainee or by itself, or stopped)."""
+        return self.status in ("ended", "stopped")
 
 
 class SessionNotFound(KeyError):
-    """No session with this id (or not visible to this user)."""
+    """No session with this id (or not visible to this user). ``code``: ``session_not_found``
+    (see :mod:`actor.web.refusals`)."""
+
+    code = "session_not_found"
+    params: dict = {}
 
 
 class RehearsalService:
     """Sessions on ``bench`` (models, retriever) stored in ``db``.
 
     ``grading_workers``: background threads that grade turns (1 on a 2-core laptop: grading
-    calls queue behind each other instead of competing for the cores).
+    calls queue behind each other instead of competing for the cores). ``users``: who may open
+    which session (:class:`~actor.auth.Users` over ``db`` when omitted). ``idle_seconds``: a live
+    session unused this long is evicted from memory (restored from ``db`` on its next request);
+    ``max_live``: at most this many live sessions are kept (the least recently used idle ones
+    are evicted first; a session in a turn or with a grading running is never evicted);
+    ``clock``: seconds, monotonic (tests pass a fake one).
     """
 
-    def __init__(self, bench: Workbench, db: Database, grading_workers: int = 1) -> None:
+    def __init__(self, bench: Workbench, db: Database, grading_workers: int = 1, *, users: Users | None = None,
+                 idle_seconds: float = 1800.0, max_live: int = 200, clock: Callable[[], float] = time.monotonic) -> None:
         self.bench = bench
         self.db = db
+        self.users = users if users is not None else Users(db)
+        self.idle_seconds = idle_seconds
+        self.max_live = max_live
+        self.clock = clock
         self.gate = ForegroundGate()
         self._live: dict[str, Live] = {}
         self._live_lock = threading.Lock()
         self._grading = ThreadPoolExecutor(grading_workers, thread_name_prefix="grading")
         self._prefill = ThreadPoolExecutor(1, thread_name_prefix="prefill")
 
+    # --- who may open what ----------------------------------------------------------------
+
+    def may_open(self, row, user: str | None) -> bool:
+        """Whether ``user`` may open the stored session ``row``: anyone while nobody has to log
+        in, else only its owner."""
+        if not self.users.required():
+            return True
+        return bool(user) and row.owner == user
+
     # --- sessions -------------------------------------------------------------------------
 
     def start(self, scenario: str, difficulty: str, lang: str, mode: str = "practice", pass_mark: float | None = None,
-              show_feedback: bool = True, owner: str | None = None) -> Live:
-        """A new stored session. Raises ``KeyError`` for an unknown scenario or difficulty and
-        ``ValueError`` for a bad language or mode."""
+              show_feedback: bool = True, user: str | None = None) -> Live:
+        """A new stored session, owned by ``user`` while logins are required. ``pass_mark``: a
+        share 0–1 (assessment mode). Raises ``KeyError`` for an unknown scenario or difficulty,
+        ``ValueError`` for a bad language and :class:`Refusal` ``bad_mode`` for a bad mode."""
         if mode not in ("practice", "assessment"):
-            raise ValueError(f"mode must be 'practice' or 'assessment', got {mode!r}")
+            raise Refusal("bad_mode", mode=mode)
         session = self.bench.new_session(scenario, difficulty, lang, before_grading_call=self.gate.wait_idle, grading_yield_to=self.gate.busy)
         sid = self.db.create_session(
-            owner=owner, scenario=scenario, difficulty=difficulty, lang=lang, mode=mode, pass_mark=pass_mark,
-            show_feedback=show_feedback and mode == "practice", status="active", opening=asdict(session.opening),
-            policy=session.policy, prompt_sha256=session.actor.prompt_sha256, scenario_sha256=session.scenario.sha256,
+            owner=user if self.users.required() else None, scenario=scenario, difficulty=difficulty, lang=lang, mode=mode,
+            pass_mark=pass_mark, show_feedback=show_feedback and mode == "practice", status="active",
+            opening=asdict(session.opening), policy=session.policy, prompt_sha256=session.actor.prompt_sha256,
+            scenario_sha256=session.scenario.sha256,
         )
-        live = Live(sid, session, [])
+        live = Live(sid, session, [], last_used=self.clock())
+        live.publish()
         with self._live_lock:
             self._live[sid] = live
-        self._prefill.submit(session.actor.prefill, list(session.history))  # while the trainee reads the opening
+            self._evict(keep=sid)
+        self._prefill.submit(session.prefill)  # while the trainee reads the opening
         return live
 
-    def get(self, session_id: str, owner: str | None = None) -> Live:
+    def get(self, session_id: str, user: str | None = None) -> Live:
         """The live session ``session_id``, restored from the database when this process does not
-        have it (after a restart). Turns stored without an assessment are queued for grading.
-        Raises :class:`SessionNotFound` (also when ``owner`` is given and is not the owner)."""
+        hold it (after a restart or an eviction); counts as a use. Turns stored without their
+        words are queued for grading. Raises :class:`SessionNotFound` (also when ``user`` may
+        not open it)."""
+        return self._open(session_id, user)[0]
+
+    def view(self, session_id: str, user: str | None = None, touch: bool = True) -> SessionView:
+        """Session ``session_id`` as the page shows it (a :class:`SessionView`). ``touch=False``
+        (a timer refreshing the page) does not count as a use for eviction. Raises
+        :class:`SessionNotFound`."""
+        live, row = self._open(session_id, user, touch)
+        turns, state = live.snapshot()
+        s = live.session
+        status = "ended" if state.ended and row.status in ("active", "paused") else row.status
+        return SessionView(
+            id=session_id, scenario=s.scenario, difficulty=s.difficulty_name, lang=s.lang, mode=row.mode,
+            pass_mark=row.pass_mark, show_feedback=row.show_feedback, status=status, outcome=row.outcome or state.outcome,
+            reflection=row.reflection, debrief=row.debrief, opening=s.opening.text, turns=turns, level=state.level,
+        )
+
+    def row(self, session_id: str, user: str | None = None):
+        """The stored session row (status, mode, pass mark, reflection, debrief). Raises
+        :class:`SessionNotFound`."""
         row = self.db.get_session(session_id) if session_id else None
-        if row is None or (owner is not None and row.owner != owner):
+        if row is None or not self.may_open(row, user):
             raise SessionNotFound(session_id)
+        return row
+
+    def _open(self, session_id: str, user: str | None, touch: bool = True):
+        """``(live, row)`` for a request of ``user``; restores and evicts as described above."""
+        row = self.row(session_id, user)
         with self._live_lock:
             live = self._live.get(session_id)
             if live is None:
-                rows = self.db.path(session_id)
-                turns = [turn_from_record({**_row_record(r)}) for r in rows]
-                session = self.bench.new_session(row.scenario, row.difficulty, row.lang, policy=row.policy,
-                                                 opening=line_from_record(row.opening), turns=turns,
-                                                 before_grading_call=self.gate.wait_idle, grading_yield_to=self.gate.busy)
-                live = self._live[session_id] = Live(session_id, session, [r.id for r in rows])
-                for turn, tid in zip(session.turns, live.turn_ids):
-                    if turn.assessment is None or turn.assessment.wording == "pending":
-                        self._queue_grading(live, turn, tid)
+                live = self._live[session_id] = self._restore(row)
+                touch = True
+            if touch:
+                live.last_used = self.clock()
+            self._evict(keep=session_id)
+        return live, row
+
+    def _restore(self, row) -> Live:
+        """The session of ``row`` rebuilt from its stored turns (held under ``_live_lock``)."""
+        rows = self.db.path(row.id)
+        turns = [turn_from_record({**_row_record(r)}) for r in rows]
+        session = self.bench.new_session(row.scenario, row.difficulty, row.lang, policy=row.policy,
+                                         opening=line_from_record(row.opening), turns=turns,
+                                         before_grading_call=self.gate.wait_idle, grading_yield_to=self.gate.busy)
+        live = Live(row.id, session, [r.id for r in rows], last_used=self.clock())
+        live.publish()
+        for turn, tid in zip(session.turns, live.turn_ids):
+            if turn.assessment is None or turn.assessment.wording == "pending":
+                self._queue_grading(live, turn, tid)
         return live
 
-    def row(self, session_id: str):
-        """The stored session row (status, mode, pass mark, reflection, debrief)."""
-        return self.db.get_session(session_id)
+    def _evict(self, keep: str | None = None) -> None:
+        """Drop idle live sessions (held under ``_live_lock``); ``keep``: the one being used."""
+        now = self.clock()
+        free = [live for sid, live in self._live.items() if sid != keep and not live.busy()]
+        for live in free:
+            if now - live.last_used >= self.idle_seconds:
+                del self._live[live.id]
+        over = len(self._live) - self.max_live
+        if over > 0:
+            for live in sorted((lv for lv in free if lv.id in self._live), key=lambda lv: lv.last_used)[:over]:
+                del self._live[live.id]
+
+    def evict_idle(self) -> list[str]:
+        """Evict now what is idle or over the cap (it also happens on every request); the ids
+        still held are returned."""
+        with self._live_lock:
+            self._evict()
+            return list(self._live)
+
+    def _hold(self, session_id: str, user: str | None, blocking: bool) -> Live:
+        """The live session with its turn lock held by the caller (who releases it). Raises
+        :class:`Refusal` ``busy`` when ``blocking`` is false and a turn runs."""
+        while True:
+            live, _ = self._open(session_id, user)
+            if not live.lock.acquire(blocking=blocking):
+                raise Refusal("busy")
+            with self._live_lock:
+                if self._live.get(session_id) is live:  # not evicted between the two
+                    return live
+            live.lock.release()
 
     # --- one trainee turn -----------------------------------------------------------------
 
-    def respond(self, session_id: str, reply: str) -> Iterator[str | Turn]:
-        """Answer ``reply`` in session ``session_id``: yields the customer's text so far while it
-        is generated, then the stored :class:`Turn` (its grading queued).
+    def _check_reply(self, live: Live, row, reply: str) -> None:
+        """Raises :class:`Refusal` for ``reply`` in this session: ``conversation_paused``,
+        ``conversation_ended``, ``empty_reply``, ``reply_too_long``."""
+        if row.status == "paused":
+            raise Refusal("conversation_paused")
+        if row.status != "active":
+            raise Refusal("conversation_ended", status=row.status)
+        if live.session.ended:
+            raise Refusal("conversation_ended", status="ended")
+        text = reply.strip()
+        if not text:
+            raise Refusal("empty_reply")
+        if len(text) > MAX_REPLY_CHARS:
+            raise Refusal("reply_too_long", length=len(text), limit=MAX_REPLY_CHARS)
 
-        Raises ``ValueError`` with a message for the trainee (empty, too long, ended, paused,
-        another reply still being answered) before anything changes; :class:`SessionNotFound`.
-        Control characters (NUL, escape sequences) are removed from ``reply`` first.
+    def respond(self, session_id: str, reply: str, user: str | None = None) -> Iterator[str | Turn]:
+        """Answer ``reply`` in session ``session_id`` for ``user``: an iterator that yields the
+        customer's text so far while it is generated, then the stored :class:`Turn` (its
+        wording queued).
+
+        Checked when called, before the iterator is returned (nothing changes): raises
+        :class:`SessionNotFound`, and :class:`Refusal` (a ``ValueError``) with code
+        ``empty_reply``, ``reply_too_long``, ``conversation_paused``, ``conversation_ended`` or
+        ``busy`` (another reply of this session is still being answered). Only a request that
+        races this one between the call and the first item can make the first ``next()``
+        raise one of these refusals instead. Control characters (NUL, escape sequences) are
+        removed from ``reply`` first.
         """
         reply = clean(reply)
-        live = self.get(session_id)
-        row = self.row(session_id)
-        if row.status != "active":
-            raise ValueError(f"the conversation is {row.status}; resume it or start a new one")
-        live.session.check_reply(reply)
-        if not live.lock.acquire(blocking=False):
-            raise ValueError("the customer is still answering your previous reply")
+        live, row = self._open(session_id, user)
+        self._check_reply(live, row, reply)
+        if live.lock.locked():
+            raise Refusal("busy")
+        return self._answer(session_id, reply, user)
+
+    def _answer(self, session_id: str, reply: str, user: str | None) -> Iterator[str | Turn]:
+        live = self._hold(session_id, user, blocking=False)
         try:
+            self._check_reply(live, self.row(session_id, user), reply)  # again: another request may have come first
             with self.gate.active():
                 turn = None
                 for item in live.session.respond(reply):
@@ -181,7 +382,8 @@ class RehearsalService:
             if live.session.ended:
                 self.db.update_session(session_id, status="ended", outcome=live.session.state.outcome)
             else:  # while the trainee reads the line and thinks
-                self._prefill.submit(live.session.actor.prefill, list(live.session.history))
+                self._prefill.submit(live.session.prefill)
+            live.publish()
             self._queue_grading(live, turn, tid)
         finally:
             live.lock.release()
@@ -189,55 +391,69 @@ class RehearsalService:
 
     def _queue_grading(self, live: Live, turn: Turn, turn_id: int) -> None:
         def grade() -> None:
-            assessment = live.session.grade(turn)
+            own = replace(turn, seconds={})  # worded privately: readers never see it half-way
+            assessment = live.session.grade(own)
             self.db.set_assessment(turn_id, assessment.model_dump())
+            live.hand_over(turn, assessment, own.seconds)
 
         live.pending[turn_id] = self._grading.submit(grade)
 
-    def wait_for_grades(self, session_id: str, timeout: float | None = None) -> None:
-        """Block until every queued grading of the session is stored."""
-        live = self.get(session_id)
+    def wait_for_grades(self, session_id: str, timeout: float | None = None, user: str | None = None) -> None:
+        """Block until every queued grading of the session is stored and handed over (at most
+        ``timeout`` seconds per grading; raises ``TimeoutError`` then, and what a grading
+        raised). Raises :class:`SessionNotFound`."""
+        live = self.get(session_id, user)
         for future in list(live.pending.values()):
             future.result(timeout=timeout)
 
-    def grading_done(self, session_id: str) -> bool:
-        live = self.get(session_id)
-        return all(f.done() for f in live.pending.values())
+    def grading_done(self, session_id: str, user: str | None = None) -> bool:
+        """Whether every queued grading of the session has finished. Raises :class:`SessionNotFound`."""
+        live = self.get(session_id, user)
+        return all(f.done() for f in list(live.pending.values()))
 
     # --- control --------------------------------------------------------------------------
 
-    def retry_from(self, session_id: str, number: int) -> None:
+    def retry_from(self, session_id: str, number: int, user: str | None = None) -> None:
         """Answer turn ``number`` (1-based) again: the session goes back to the customer's line
-        before it. The turns from ``number`` on stay stored as the earlier branch. Raises
-        ``ValueError`` for a turn that does not exist."""
-        live = self.get(session_id)
-        with live.lock:
+        before it. The turns from ``number`` on stay stored as the earlier branch. Waits for a
+        turn that is being answered. Raises :class:`Refusal` ``no_such_turn`` for a turn that
+        does not exist, :class:`SessionNotFound`."""
+        live = self._hold(session_id, user, blocking=True)
+        try:
             if not 1 <= number <= len(live.session.turns):
-                raise ValueError(f"there is no turn {number} to retry")
+                raise Refusal("no_such_turn", number=number)
             live.session.rewind(number - 1)
             live.turn_ids = live.turn_ids[: number - 1]
             self.db.set_head(session_id, live.turn_ids[-1] if live.turn_ids else None)
             self.db.update_session(session_id, status="active", outcome=None, debrief=None, debrief_markdown=None)
+            live.publish()
+        finally:
+            live.lock.release()
 
-    def set_status(self, session_id: str, status: str, reflection: str | None = None) -> None:
+    def set_status(self, session_id: str, status: str, reflection: str | None = None, user: str | None = None) -> None:
         """``active``, ``paused``, ``ended`` (the trainee ended it) or ``stopped`` (the stop
-        button: ends at once); ``reflection``: the trainee's answer to the reflection question."""
+        button: ends at once); ``reflection``: the trainee's answer to the reflection question.
+        Raises :class:`Refusal` ``bad_status`` for another status, :class:`SessionNotFound`."""
+        if status not in STATUSES:
+            raise Refusal("bad_status", status=status)
         fields = {"status": status}
         if reflection is not None:
             fields["reflection"] = reflection
-        self.get(session_id)
+        self._open(session_id, user)
         self.db.update_session(session_id, **fields)
 
-    def debrief(self, session_id: str, timeout: float | None = 600) -> Debrief:
-        """The session's debrief (waits for pending grades; stored; written once per branch).
-        Raises ``ValueError`` for a session without turns."""
-        live = self.get(session_id)
-        row = self.row(session_id)
+    def debrief(self, session_id: str, timeout: float | None = 600, user: str | None = None) -> Debrief:
+        """The session's debrief (waits at most ``timeout`` seconds per pending grading; stored;
+        written once per branch). Raises :class:`Refusal` ``no_turns`` for a session without
+        turns, :class:`SessionNotFound`."""
+        live, row = self._open(session_id, user)
         if row.debrief:
             return Debrief.model_validate(row.debrief)
-        self.wait_for_grades(session_id, timeout)
+        if not live.snapshot()[0]:
+            raise Refusal("no_turns")
+        self.wait_for_grades(session_id, timeout, user)
         s = live.session
-        records = [TurnRecord(t.number, t.customer_line, t.reply, t.assessment, t.state_after.level) for t in s.turns]
+        records = [TurnRecord(t.number, t.customer_line, t.reply, t.assessment, t.state_after.level) for t in live.snapshot()[0]]
         debrief = write_debrief(records, s.lang, self.bench.evaluator_model, self.bench.evaluator_id)
         self.db.update_session(session_id, debrief=debrief.model_dump(), debrief_markdown=debrief.markdown)
         return debrief

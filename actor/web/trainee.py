@@ -1,21 +1,29 @@
 """The trainee's rehearsal room (Gradio Blocks): pick a scenario, rehearse, get a debrief.
 
 All conversation state is in the :class:`~actor.web.service.RehearsalService` and the database;
-the page only holds the session id (``gr.State``, per browser tab) and the URL carries it
+the page only holds the session id (a hidden textbox, per browser tab) and the URL carries it
 (``?session=<id>``), so a reload or a server restart resumes the session.
+
+Handlers address their outputs by component: each returns (or yields) a dict
+``{component: value}`` with only what it changes (:meth:`Room.page` for everything a session
+shows), never a positional tuple. Refusals from the service carry a code and are shown in the
+session's language (:func:`actor.web.refusals.message`); the service checks who may open a
+session, the handlers pass it the logged-in user.
 """
 
 from __future__ import annotations
 
 import html
+from typing import Iterator, Sequence
 
 import gradio as gr
 
 from actor.evaluator import default_rubric
-from actor.session import MAX_REPLY_CHARS
+from actor.session import MAX_REPLY_CHARS, Turn
 from actor.web import render
 from actor.web.export import markdown_pdf
-from actor.web.service import RehearsalService, SessionNotFound
+from actor.web.refusals import Refusal, message
+from actor.web.service import RehearsalService, SessionNotFound, SessionView
 
 LEVELS = {
     "nl": ["L0 geïrriteerd", "L1 kritiek op de organisatie", "L2 weigert, daagt uit", "L3 persoonlijke aanval", "L4 dreiging"],
@@ -40,25 +48,6 @@ LABELS = {
            "status": "status", "outcome": "outcome", "saved": "Saved. Take a moment before you continue.",
            "writing": "Writing your debrief: waiting for the last grades…"},
 }
-ERRORS_NL = {  # the session layer's messages, for a Dutch trainee
-    "empty reply": "Leeg antwoord: typ wat je tegen de klant zou zeggen.",
-    "reply too long": f"Te lang antwoord (hoogstens {MAX_REPLY_CHARS} tekens): zeg het korter, zoals je het hardop zou zeggen.",
-    "the conversation has ended": "Het gesprek is afgelopen.",
-    "the conversation is": "Het gesprek is gepauzeerd of afgelopen: hervat het of begin een nieuw gesprek.",
-    "the customer is still answering": "De klant is nog aan het antwoorden op je vorige antwoord.",
-}
-
-
-def message(exc: Exception, lang: str) -> str:
-    """A refusal from the session layer in the trainee's language."""
-    text = str(exc)
-    if lang == "nl":
-        for prefix, nl in ERRORS_NL.items():
-            if text.startswith(prefix):
-                return nl
-    return text
-
-
 REFLECTION = {
     "nl": "Je hebt het gesprek gestopt. Goed dat je op jezelf let. **Wat maakte dit moment lastig voor je?** "
           "(Je antwoord blijft bij je sessie; je mag dit ook overslaan.)",
@@ -89,14 +78,45 @@ def meter_html(level: int, lang: str) -> str:
     return f'<div class="meter" aria-label="escalation level L{level}" data-level="{level}">{cells}</div>'
 
 
-def chat_messages(live) -> list[dict]:
-    """The active branch as chat messages: customer = assistant (left), trainee = user (right)."""
-    s = live.session
-    out = [{"role": "assistant", "content": render.text(s.opening.text)}]
-    for t in s.turns:
+ENDINGS = {  # the chat's closing note, by outcome of the persona state (or "stopped")
+    "nl": {"resolved": "De klant is geholpen. Het gesprek is afgelopen.",
+           "success": "Je hebt het gesprek na de dreiging beëindigd. Het gesprek is afgelopen.",
+           "ended_early": "Het gesprek is beëindigd voordat de klant geholpen was.",
+           "walked_out": "De klant is weggelopen. Het gesprek is afgelopen.",
+           "stopped": "Je hebt het gesprek gestopt.",
+           None: "Het gesprek is afgelopen."},
+    "en": {"resolved": "The customer has been helped. The conversation has ended.",
+           "success": "You ended the conversation after the threat. The conversation has ended.",
+           "ended_early": "The conversation ended before the customer was helped.",
+           "walked_out": "The customer walked out. The conversation has ended.",
+           "stopped": "You stopped the conversation.",
+           None: "The conversation has ended."},
+}
+
+
+def ending_note(view: SessionView) -> str | None:
+    """The chat's closing note for an ended or stopped session in its language (by outcome,
+    :data:`ENDINGS`; an outcome without its own note gets the general one); ``None`` while the
+    conversation goes on."""
+    if not view.ended:
+        return None
+    notes = ENDINGS[view.lang]
+    return notes["stopped"] if view.status == "stopped" else notes.get(view.outcome, notes[None])
+
+
+def chat_messages(view: SessionView) -> list[dict]:
+    """The active branch as chat messages (``{"role", "content"}``, content Markdown with every
+    spoken line through :func:`render.text`): customer = assistant (left), trainee = user
+    (right); an ended conversation closes with :func:`ending_note` (an assistant message
+    marked ``metadata.status = "done"``)."""
+    out = [{"role": "assistant", "content": render.text(view.opening)}]
+    for t in view.turns:
         out.append({"role": "user", "content": render.text(t.reply)})
         if t.answer:
             out.append({"role": "assistant", "content": render.text(t.answer.text)})
+    note = ending_note(view)
+    if note:
+        out.append({"role": "assistant", "content": f"*{note}*"})
     return out
 
 
@@ -126,13 +146,13 @@ def verdict_line(name: str, r, T: dict) -> str:
     return f"- {mark} {name}{reason}{flag}"
 
 
-def feedback_markdown(live, lang: str) -> str:
-    """Per turn, newest first, in ``lang``: the move, the verdicts of the applicable criteria
-    (with the reason of each failed one) and the tip."""
+def feedback_markdown(turns: Sequence[Turn], lang: str) -> str:
+    """Per turn of ``turns``, newest first, in ``lang``: the move, the verdicts of the applicable
+    criteria (with the reason of each failed one) and the tip."""
     rubric = default_rubric()
     T = TEXT[lang]
     parts = []
-    for t in reversed(live.session.turns):
+    for t in reversed(turns):
         head = f"**{T['turn']} {t.number}** — L{t.state_before.level} → L{t.state_after.level}, {T['move']} *{T['moves'][t.move.move]}*"
         a = t.assessment
         if a is None:
@@ -146,272 +166,319 @@ def feedback_markdown(live, lang: str) -> str:
     return "\n\n---\n\n".join(parts) or f"_{T['empty']}_"
 
 
-def build_trainee(demo: gr.Blocks, service: RehearsalService, downloads, users=None) -> None:
-    """The rehearsal room on ``service``, inside ``demo`` (the caller's open Blocks); the
-    debrief's downloads are offered through ``downloads`` (:class:`actor.web.downloads.Downloads`)
-    to the logged-in user only. Chat, feedback and debrief text go through
-    :func:`actor.web.render.text`. With ``users`` (:class:`actor.auth.Users`) that require a
-    login, every session belongs to the logged-in user and nobody opens another's, also not by
-    guessing an id."""
-    def owner(request: gr.Request | None) -> str | None:
-        if users is None or not users.required():
-            return None
-        return getattr(request, "username", None) or ""
-    choices = [(f"{s.title('nl')} / {s.title('en')}", sid) for sid, s in service.bench.scenarios.items()]
 
-    def briefing(scenario_id: str, lang: str) -> str:
-        s = service.bench.scenarios[scenario_id]  # read each time: a trainer may have saved a new version
+def user_of(request: gr.Request | None) -> str | None:
+    """The logged-in user of ``request`` (``None`` when nobody logs in)."""
+    return getattr(request, "username", None)
+
+
+def header_markdown(view: SessionView) -> str:
+    """The room's header: scenario, difficulty, language, mode, briefing, resume link, status and
+    outcome."""
+    L = LABELS[view.lang]
+    outcome = f" · {L['outcome']}: **{view.outcome}**" if view.outcome else ""
+    return (f"### {view.scenario.title(view.lang)} · {view.difficulty} · {'Nederlands' if view.lang == 'nl' else 'English'}"
+            f"{' · ' + L['assessment'] if view.mode == 'assessment' else ''}\n{view.scenario.briefing(view.lang)}\n\n"
+            f"{L['resume_link']}: `?session={view.id}` · {L['status']}: **{view.status}**{outcome}")
+
+
+def feedback_text(view: SessionView, show: bool = True) -> str:
+    """The feedback panel: hidden in assessment mode, ``…`` while the trainee hides it."""
+    if not view.show_feedback:
+        return f"_{LABELS[view.lang]['hidden']}_"
+    return feedback_markdown(view.turns, view.lang) if show else "…"
+
+
+class Room:
+    """The rehearsal room: its components (made by :meth:`layout` inside the caller's Blocks)
+    and its event handlers. Every handler returns or yields ``{component: value}`` dicts;
+    :attr:`outputs` lists every component a handler may change (Gradio leaves the ones a dict
+    does not name as they are)."""
+
+    def __init__(self, service: RehearsalService, downloads) -> None:
+        self.service = service
+        self.downloads = downloads
+
+    # --- layout -----------------------------------------------------------------------------
+
+    def layout(self) -> None:
+        """Make the room's components inside the caller's open Blocks (setup form, room, timer)."""
+        service = self.service
+        self.choices = [(f"{s.title('nl')} / {s.title('en')}", sid) for sid, s in service.bench.scenarios.items()]
+        first = self.choices[0][1]
+        self.sid = gr.Textbox("", visible=False, elem_id="session-id")  # in the page, so the URL can carry it
+        gr.Markdown("# The training actor\n*Oefen een lastig gesprek met een boze klant · rehearse a difficult "
+                    "conversation with an angry customer.*")
+        with gr.Column(visible=True) as self.setup:
+            with gr.Row():
+                self.scenario = gr.Dropdown(self.choices, value=first, label="Scenario")
+                self.difficulty = gr.Radio([("makkelijk · easy", "easy"), ("gemiddeld · medium", "medium"), ("moeilijk · hard", "hard")],
+                                           value="medium", label="Moeilijkheid · Difficulty")
+                self.lang = gr.Radio([("Nederlands", "nl"), ("English", "en")], value="nl", label="Taal · Language")
+            self.brief = gr.Markdown(self.briefing(first, "nl"))
+            with gr.Row():
+                self.assessment = gr.Checkbox(False, label="Toetsmodus: geen feedback tijdens het gesprek · Assessment mode "
+                                                            "(no feedback during the conversation)")
+                self.pass_mark = gr.Slider(0, 100, value=60, step=5, label="Cesuur · Pass mark (%)", visible=False)
+            self.start = gr.Button("Start het gesprek · Start the conversation", variant="primary")
+        with gr.Column(visible=False) as self.room:
+            self.header = gr.Markdown()
+            self.meter = gr.HTML()
+            with gr.Row():
+                with gr.Column(scale=3):
+                    self.chat = gr.Chatbot(label="Conversation", height=420, buttons=[], feedback_options=None, latex_delimiters=[])
+                    self.reply = gr.Textbox(label=f"Your reply (at most {MAX_REPLY_CHARS} characters; Enter sends)",
+                                            max_lines=6, elem_id="reply-box")
+                    with gr.Row():
+                        self.send = gr.Button("Send", variant="primary", elem_id="send-button")
+                        self.pause = gr.Button("Pause")
+                        self.end = gr.Button("End conversation")
+                        self.stop = gr.Button("Stop now", elem_id="stop-button")
+                    with gr.Row():
+                        self.retry_turn = gr.Dropdown([], label="Retry from an earlier turn", scale=3)
+                        self.retry = gr.Button("Retry from here", scale=1)
+                with gr.Column(scale=2):
+                    self.show_feedback = gr.Checkbox(True, label="Show feedback")
+                    self.feedback = gr.Markdown(elem_id="feedback-panel", latex_delimiters=[])
+            with gr.Group(visible=False) as self.reflection_box:
+                self.reflection_q = gr.Markdown()
+                self.reflection = gr.Textbox(label="Reflection", lines=3)
+                self.save_reflection = gr.Button("Save")
+            self.debrief_button = gr.Button("Show the debrief")
+            self.debrief = gr.Markdown(elem_id="debrief", latex_delimiters=[])
+            with gr.Row():
+                self.download_md = gr.Button("Download debrief (Markdown)", link=None, visible=False)  # links: see on_debrief
+                self.download_pdf = gr.Button("Download debrief (PDF)", link=None, visible=False)
+            self.new = gr.Button("New conversation")
+        self.timer = gr.Timer(2.0)
+        self.outputs = [self.sid, self.setup, self.room, self.header, self.meter, self.chat, self.reply, self.feedback,
+                        self.retry_turn, self.reflection_box, self.reflection_q, self.pause, self.debrief,
+                        self.download_md, self.download_pdf, self.send, self.end, self.stop, self.retry,
+                        self.show_feedback, self.debrief_button, self.new, self.reflection, self.save_reflection]
+
+    # --- what a page shows ------------------------------------------------------------------
+
+    def briefing(self, scenario_id: str, lang: str) -> str:
+        """The scenario's briefing (read each time: a trainer may have saved a new version)."""
+        s = self.service.bench.scenarios[scenario_id]
         return f"**{s.title(lang)}** — {s.briefing(lang)}\n\n*{s.employee_role(lang)}*"
 
-    def get_live(sid: str, request: gr.Request | None):
+    def page(self, view: SessionView) -> dict:
+        """Everything the room shows for ``view``: ``{component: value or gr.update}``, labels in
+        the session's language."""
+        L = LABELS[view.lang]
+        return {
+            self.sid: view.id,
+            self.setup: gr.update(visible=False),
+            self.room: gr.update(visible=True),
+            self.header: header_markdown(view),
+            self.meter: meter_html(view.level, view.lang),
+            self.chat: chat_messages(view),
+            self.reply: gr.update(interactive=view.status == "active", value="", label=L["reply"]),
+            self.feedback: feedback_text(view),
+            self.retry_turn: gr.update(choices=[(f"{L['turn']} {t.number}: {t.reply[:40]}", t.number) for t in view.turns],
+                                       value=None, label=L["retry_turn"]),
+            self.reflection_box: gr.update(visible=view.status == "stopped" and not view.reflection),
+            self.pause: gr.update(value=L["resume"] if view.status == "paused" else L["pause"]),
+            self.debrief: render.debrief_markdown(view.debrief) if view.debrief else "",  # its quotes as text
+            self.send: gr.update(value=L["send"]), self.end: gr.update(value=L["end"]), self.stop: gr.update(value=L["stop"]),
+            self.retry: gr.update(value=L["retry"]), self.show_feedback: gr.update(label=L["show_feedback"]),
+            self.debrief_button: gr.update(value=L["debrief"]), self.download_md: gr.update(value=L["md"]),
+            self.download_pdf: gr.update(value=L["pdf"]), self.new: gr.update(value=L["new"]),
+            self.reflection: gr.update(label=L["reflection"]), self.save_reflection: gr.update(value=L["save"]),
+        }
+
+    def empty_page(self) -> dict:
+        """The setup form, no session."""
+        return {
+            self.sid: "", self.setup: gr.update(visible=True), self.room: gr.update(visible=False), self.header: "",
+            self.meter: "", self.chat: [], self.reply: gr.update(value=""), self.feedback: "",
+            self.retry_turn: gr.update(choices=[], value=None), self.reflection_box: gr.update(visible=False),
+            self.reflection_q: "", self.pause: gr.update(value="Pause"), self.debrief: "",
+            self.download_md: gr.update(visible=False, link=None), self.download_pdf: gr.update(visible=False, link=None),
+        }
+
+    def view(self, sid: str, request: gr.Request | None, touch: bool = True) -> SessionView:
+        """The service's view of ``sid`` for the request's user. Raises ``gr.Error`` for no
+        session or one the user may not open."""
+        if not sid:
+            raise gr.Error(message(Refusal("no_session"), "en"))
         try:
-            return service.get(sid, owner=owner(request))
+            return self.service.view(sid, user_of(request), touch=touch)
         except SessionNotFound as exc:
-            raise gr.Error("That session does not exist or is not yours.") from exc
+            raise gr.Error(message(exc, "en")) from exc
 
-    def view(sid: str, request: gr.Request | None = None):
-        """Everything the page shows for session ``sid``."""
-        live = get_live(sid, request)
-        row = service.row(sid)
-        s = live.session
-        ended = row.status in ("ended", "stopped") or s.ended
-        L = LABELS[s.lang]
-        header = (f"### {s.scenario.title(s.lang)} · {s.difficulty_name} · {'Nederlands' if s.lang == 'nl' else 'English'}"
-                  f"{' · ' + L['assessment'] if row.mode == 'assessment' else ''}\n{s.scenario.briefing(s.lang)}\n\n"
-                  f"{L['resume_link']}: `?session={sid}` · {L['status']}: **{row.status}**"
-                  + (f" · {L['outcome']}: **{row.outcome or s.state.outcome}**" if (row.outcome or s.state.outcome) else ""))
-        return (
-            sid,
-            gr.update(visible=False),
-            gr.update(visible=True),
-            header,
-            meter_html(s.state.level, s.lang),
-            chat_messages(live),
-            gr.update(interactive=not ended and row.status == "active", value="", label=L["reply"]),
-            feedback_markdown(live, s.lang) if row.show_feedback else f"_{L['hidden']}_",
-            gr.update(choices=[(f"{L['turn']} {t.number}: {t.reply[:40]}", t.number) for t in s.turns], value=None,
-                      label=L["retry_turn"]),
-            gr.update(visible=row.status == "stopped" and not row.reflection),
-            gr.update(value=L["resume"] if row.status == "paused" else L["pause"]),
-            render.debrief_markdown(row.debrief) if row.debrief else "",  # the stored debrief, its quotes as text
-        )
+    # --- handlers ---------------------------------------------------------------------------
 
-    sid_state = gr.Textbox("", visible=False, elem_id="session-id")  # in the page, so the URL can carry it
-    gr.Markdown("# The training actor\n*Oefen een lastig gesprek met een boze klant · rehearse a difficult "
-                "conversation with an angry customer.*")
-    with gr.Column(visible=True) as setup:
-        with gr.Row():
-            scenario = gr.Dropdown(choices, value=choices[0][1], label="Scenario")
-            difficulty = gr.Radio([("makkelijk · easy", "easy"), ("gemiddeld · medium", "medium"), ("moeilijk · hard", "hard")],
-                                  value="medium", label="Moeilijkheid · Difficulty")
-            lang = gr.Radio([("Nederlands", "nl"), ("English", "en")], value="nl", label="Taal · Language")
-        brief = gr.Markdown(briefing(choices[0][1], "nl"))
-        with gr.Row():
-            assessment = gr.Checkbox(False, label="Toetsmodus: geen feedback tijdens het gesprek · Assessment mode "
-                                                   "(no feedback during the conversation)")
-            pass_mark = gr.Slider(0, 100, value=60, step=5, label="Cesuur · Pass mark (%)", visible=False)
-        start = gr.Button("Start het gesprek · Start the conversation", variant="primary")
-    with gr.Column(visible=False) as room:
-        header = gr.Markdown()
-        meter = gr.HTML()
-        with gr.Row():
-            with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", height=420, buttons=[], feedback_options=None, latex_delimiters=[])
-                reply = gr.Textbox(label=f"Your reply (at most {MAX_REPLY_CHARS} characters; Enter sends)",
-                                   max_lines=6, elem_id="reply-box")
-                with gr.Row():
-                    send = gr.Button("Send", variant="primary", elem_id="send-button")
-                    pause = gr.Button("Pause")
-                    end = gr.Button("End conversation")
-                    stop = gr.Button("Stop now", elem_id="stop-button")
-                with gr.Row():
-                    retry_turn = gr.Dropdown([], label="Retry from an earlier turn", scale=3)
-                    retry = gr.Button("Retry from here", scale=1)
-            with gr.Column(scale=2):
-                show_feedback = gr.Checkbox(True, label="Show feedback")
-                feedback = gr.Markdown(elem_id="feedback-panel", latex_delimiters=[])
-        with gr.Group(visible=False) as reflection_box:
-            reflection_q = gr.Markdown()
-            reflection = gr.Textbox(label="Reflection", lines=3)
-            save_reflection = gr.Button("Save")
-        debrief_button = gr.Button("Show the debrief")
-        debrief = gr.Markdown(elem_id="debrief", latex_delimiters=[])
-        with gr.Row():
-            download_md = gr.Button("Download debrief (Markdown)", link=None, visible=False)  # links: see on_debrief
-            download_pdf = gr.Button("Download debrief (PDF)", link=None, visible=False)
-        new = gr.Button("New conversation")
-    timer = gr.Timer(2.0)
-
-    page = [sid_state, setup, room, header, meter, chat, reply, feedback, retry_turn, reflection_box, pause, debrief]
-
-    def empty_page():
-        return ("", gr.update(visible=True), gr.update(visible=False), "", "", [], gr.update(value=""), "",
-                gr.update(choices=[], value=None), gr.update(visible=False), gr.update(value="Pause"), "")
-
-    def on_load(request: gr.Request):
+    def on_load(self, request: gr.Request) -> dict:
+        """The page for ``?session=<id>`` in the address (a warning and the setup form for a
+        session the user may not open), else the setup form."""
         sid = request.query_params.get("session", "") if request else ""
         if sid:
             try:
-                return view(sid, request)
+                return self.page(self.view(sid, request))
             except gr.Error:
                 gr.Warning("That session does not exist or is not yours. Start a new conversation.")
-        return empty_page()
+        return self.empty_page()
 
-    labelled = [send, end, stop, retry, show_feedback, debrief_button, download_md, download_pdf, new, reflection, save_reflection]
-
-    def on_labels(sid, request: gr.Request):
-        """The room's buttons and labels in the session's language."""
+    def on_start(self, scenario_id, difficulty_name, language, assess, mark, request: gr.Request) -> dict:
+        """A new session (``mark``: the pass mark in percent, assessment mode only) and its page."""
         try:
-            L = LABELS[get_live(sid, request).session.lang] if sid else LABELS["en"]
-        except gr.Error:
-            L = LABELS["en"]
-        return (gr.update(value=L["send"]), gr.update(value=L["end"]), gr.update(value=L["stop"]), gr.update(value=L["retry"]),
-                gr.update(label=L["show_feedback"]), gr.update(value=L["debrief"]), gr.update(value=L["md"]),
-                gr.update(value=L["pdf"]), gr.update(value=L["new"]),
-                gr.update(label=L["reflection"]), gr.update(value=L["save"]))
-
-    demo.load(on_load, None, page).then(on_labels, sid_state, labelled)
-    scenario.change(briefing, [scenario, lang], brief)
-    lang.change(briefing, [scenario, lang], brief)
-    assessment.change(lambda on: gr.update(visible=on), assessment, pass_mark)
-
-    def on_start(scenario_id, difficulty_name, language, assess, mark, request: gr.Request):
-        try:
-            live = service.start(scenario_id, difficulty_name, language, mode="assessment" if assess else "practice",
-                                 pass_mark=mark / 100 if assess else None, show_feedback=not assess,
-                                 owner=owner(request))
+            live = self.service.start(scenario_id, difficulty_name, language, mode="assessment" if assess else "practice",
+                                      pass_mark=mark / 100 if assess else None, show_feedback=not assess, user=user_of(request))
         except (KeyError, ValueError) as exc:
-            raise gr.Error(str(exc)) from exc
-        return view(live.id, request)
+            raise gr.Error(message(exc, language)) from exc
+        return self.page(self.view(live.id, request))
 
-    start.click(on_start, [scenario, difficulty, lang, assessment, pass_mark], page).then(
-        None, sid_state, None, js=SET_URL_JS).then(on_labels, sid_state, labelled)
-
-    def on_send(sid, text, request: gr.Request):
-        if not sid:
-            raise gr.Error("Start a conversation first.")
-        live = get_live(sid, request)
-        messages = chat_messages(live) + [{"role": "user", "content": render.text(text)}, {"role": "assistant", "content": "…"}]
-        stream = service.respond(sid, text)
-        echoed = bool(text.strip())
-        if echoed:  # the reply shows at once, not with the customer's first word
-            yield messages, gr.update(interactive=False), gr.update(), gr.update(), gr.update()
+    def on_send(self, sid, text, request: gr.Request) -> Iterator[dict]:
+        """The reply checked (a refusal leaves it in the box), shown at once, the customer's line
+        streamed into the chat, then the whole page (the status too: the scenario may have
+        ended by itself)."""
+        view = self.view(sid, request)
         try:
-            first = next(stream)  # validation happens here: nothing has changed if it fails
-        except ValueError as exc:
-            gr.Warning(message(exc, live.session.lang))
-            restored = (chat_messages(live), gr.update(value=text, interactive=True)) if echoed else (gr.update(), gr.update(value=text))
-            yield *restored, gr.update(), gr.update(), gr.update()
+            stream = self.service.respond(sid, text, user=user_of(request))
+        except SessionNotFound as exc:
+            raise gr.Error(message(exc, view.lang)) from exc
+        except Refusal as exc:  # nothing changed: the text stays in the box
+            gr.Warning(message(exc, view.lang))
+            yield {self.reply: gr.update(value=text)}
             return
+        messages = chat_messages(view) + [{"role": "user", "content": render.text(text)}, {"role": "assistant", "content": "…"}]
+        yield {self.chat: list(messages), self.reply: gr.update(interactive=False)}  # the reply shows at once
         try:
-            for item in _chain(first, stream):
+            for item in stream:
                 if isinstance(item, str):
                     messages[-1] = {"role": "assistant", "content": render.text(item)}
-                    yield messages, gr.update(value="", interactive=False), gr.update(), gr.update(), gr.update()
+                    yield {self.chat: list(messages), self.reply: gr.update(value="", interactive=False)}
+        except Refusal as exc:  # another request of this session came first
+            gr.Warning(message(exc, view.lang))
+            yield {self.chat: chat_messages(self.view(sid, request)), self.reply: gr.update(value=text, interactive=True)}
+            return
         except Exception as exc:  # keep the trainee's words in the box
             gr.Warning(f"De klant kon niet antwoorden ({type(exc).__name__}). Je antwoord staat nog in het vak: probeer het opnieuw."
-                       if live.session.lang == "nl" else
+                       if view.lang == "nl" else
                        f"The customer could not answer ({type(exc).__name__}). Your reply is still in the box: try again.")
-            yield chat_messages(live), gr.update(value=text, interactive=True), gr.update(), gr.update(), gr.update()
+            yield {self.chat: chat_messages(self.view(sid, request)), self.reply: gr.update(value=text, interactive=True)}
             return
-        v = view(sid, request)
-        yield v[5], v[6], v[4], v[7], v[8]
+        yield self.page(self.view(sid, request))
 
-    send_args = dict(fn=on_send, inputs=[sid_state, reply], outputs=[chat, reply, meter, feedback, retry_turn])
-    send.click(**send_args)
-
-    def on_clear(sid, request: gr.Request):
+    def on_clear(self, sid, request: gr.Request):
         """The chat's bin icon only clears the view: the stored conversation comes straight back."""
-        return chat_messages(get_live(sid, request)) if sid else []
+        return chat_messages(self.view(sid, request)) if sid else []
 
-    chat.clear(on_clear, sid_state, chat)
-    reply.submit(**send_args)
-
-    def on_tick(sid, show, request: gr.Request):
+    def on_tick(self, sid, show, request: gr.Request):
+        """The feedback panel, refreshed (does not count as a use of the session)."""
         if not sid:
             return gr.update()
         try:
-            live = get_live(sid, request)
+            return feedback_text(self.view(sid, request, touch=False), show)
         except gr.Error:
             return gr.update()
-        row = service.row(sid)
-        if not row.show_feedback:
-            return f"_{LABELS[live.session.lang]['hidden']}_"
-        return feedback_markdown(live, live.session.lang) if show else "…"
 
-    timer.tick(on_tick, [sid_state, show_feedback], feedback, show_progress="hidden")
-    show_feedback.change(on_tick, [sid_state, show_feedback], feedback)
+    def on_pause(self, sid, request: gr.Request) -> dict:
+        """Pause an active session or resume a paused one; the page."""
+        view = self.view(sid, request)
+        if view.status in ("active", "paused"):
+            self.service.set_status(sid, "paused" if view.status == "active" else "active", user=user_of(request))
+        return self.page(self.view(sid, request))
 
-    def on_pause(sid, request: gr.Request):
-        get_live(sid, request)
-        row = service.row(sid)
-        if row.status in ("active", "paused"):
-            service.set_status(sid, "paused" if row.status == "active" else "active")
-        return view(sid, request)
-
-    pause.click(on_pause, sid_state, page)
-
-    def on_stop(sid, request: gr.Request):
-        if sid:
-            get_live(sid, request)
-            service.set_status(sid, "stopped")
-            v = list(view(sid, request))
-            v[9] = gr.update(visible=True)
-            return (*v, REFLECTION[get_live(sid, request).session.lang])
-        return (*empty_page(), "")
-
-    stop.click(on_stop, sid_state, [*page, reflection_q])
-
-    def on_reflection(sid, text, request: gr.Request):
-        get_live(sid, request)
-        service.set_status(sid, "stopped", reflection=text.strip())
-        gr.Info(LABELS[get_live(sid, request).session.lang]["saved"])
-        return gr.update(visible=False)
-
-    save_reflection.click(on_reflection, [sid_state, reflection], reflection_box)
-
-    def on_retry(sid, number, request: gr.Request):
-        if not number:
-            raise gr.Error("Pick the turn you want to answer again.")
-        get_live(sid, request)
-        service.retry_from(sid, int(number))
-        return view(sid, request)
-
-    retry.click(on_retry, [sid_state, retry_turn], page)
-
-    def on_debrief(sid, end_it: bool, request: gr.Request | None = None):
+    def on_stop(self, sid, request: gr.Request) -> dict:
+        """End at once; the page with the reflection question."""
         if not sid:
-            raise gr.Error("Start a conversation first.")
-        live = get_live(sid, request)
-        if not live.session.turns:
-            raise gr.Error("Reply at least once before asking for a debrief.")
-        if end_it and service.row(sid).status in ("active", "paused"):
-            service.set_status(sid, "ended")
-        yield (*view(sid, request)[:-1], f"_{LABELS[live.session.lang]['writing']}_", gr.update(), gr.update())
-        d = service.debrief(sid)
-        row = service.row(sid)
+            return self.empty_page()
+        self.view(sid, request)
+        self.service.set_status(sid, "stopped", user=user_of(request))
+        view = self.view(sid, request)
+        return {**self.page(view), self.reflection_box: gr.update(visible=True), self.reflection_q: REFLECTION[view.lang]}
+
+    def on_reflection(self, sid, text, request: gr.Request) -> dict:
+        """Store the trainee's reflection and close the question."""
+        view = self.view(sid, request)
+        self.service.set_status(sid, "stopped", reflection=text.strip(), user=user_of(request))
+        gr.Info(LABELS[view.lang]["saved"])
+        return {self.reflection_box: gr.update(visible=False)}
+
+    def on_retry(self, sid, number, request: gr.Request) -> dict:
+        """Go back to before turn ``number``; the page. Raises ``gr.Error`` (in the session's
+        language) without a turn picked or for a turn that does not exist."""
+        view = self.view(sid, request)
+        try:
+            if not number:
+                raise Refusal("pick_turn")
+            self.service.retry_from(sid, int(number), user=user_of(request))
+        except Refusal as exc:
+            raise gr.Error(message(exc, view.lang)) from exc
+        return self.page(self.view(sid, request))
+
+    def on_debrief(self, sid, end_it: bool, request: gr.Request | None = None) -> Iterator[dict]:
+        """Ends the conversation first when ``end_it``; shows that the debrief is being written,
+        then the debrief and its download links (offered to this user only, for a few minutes:
+        :mod:`actor.web.downloads`; no file on disk)."""
+        view = self.view(sid, request)
+        user = user_of(request)
+        if not view.turns:
+            raise gr.Error(message(Refusal("no_turns"), view.lang))
+        if end_it and view.status in ("active", "paused"):
+            self.service.set_status(sid, "ended", user=user)
+        yield {**self.page(self.view(sid, request)), self.debrief: f"_{LABELS[view.lang]['writing']}_"}
+        try:
+            d = self.service.debrief(sid, user=user)
+        except Refusal as exc:
+            raise gr.Error(message(exc, view.lang)) from exc
+        view = self.view(sid, request)
         md = render.debrief_markdown(d)
-        if row.mode == "assessment" and row.pass_mark is not None and d.overall is not None:
-            verdict = "passed" if d.overall >= row.pass_mark else "not passed"
-            md = f"**Assessment: {verdict}** (score {d.overall:.0%}, pass mark {row.pass_mark:.0%})\n\n" + md
-        # offered to this user only, for a few minutes (see actor.web.downloads); no file on disk
-        me = getattr(request, "username", None)
-        md_link = downloads.offer(md.encode("utf-8"), "debrief.md", me)
-        pdf_link = downloads.offer(markdown_pdf(md, title="Debrief"), "debrief.pdf", me)
-        yield (*view(sid, request)[:-1], md, gr.update(link=md_link, visible=True), gr.update(link=pdf_link, visible=True))
+        if view.mode == "assessment" and view.pass_mark is not None and d.overall is not None:
+            verdict = "passed" if d.overall >= view.pass_mark else "not passed"
+            md = f"**Assessment: {verdict}** (score {d.overall:.0%}, pass mark {view.pass_mark:.0%})\n\n" + md
+        md_link = self.downloads.offer(md.encode("utf-8"), "debrief.md", user)
+        pdf_link = self.downloads.offer(markdown_pdf(md, title="Debrief"), "debrief.pdf", user)
+        yield {**self.page(view), self.debrief: md, self.download_md: gr.update(link=md_link, visible=True),
+               self.download_pdf: gr.update(link=pdf_link, visible=True)}
 
-    debrief_outputs = [*page[:-1], debrief, download_md, download_pdf]
-    def on_end(sid, request: gr.Request):
-        yield from on_debrief(sid, True, request)
+    def on_end(self, sid, request: gr.Request) -> Iterator[dict]:
+        """The end button: end the conversation, then :meth:`on_debrief`."""
+        yield from self.on_debrief(sid, True, request)
 
-    def on_show_debrief(sid, request: gr.Request):
-        yield from on_debrief(sid, False, request)
+    def on_show_debrief(self, sid, request: gr.Request) -> Iterator[dict]:
+        """The debrief button: :meth:`on_debrief` without ending the conversation."""
+        yield from self.on_debrief(sid, False, request)
 
-    end.click(on_end, sid_state, debrief_outputs)
-    debrief_button.click(on_show_debrief, sid_state, debrief_outputs)
-    new.click(empty_page, None, page).then(None, None, None, js="() => { const u = new URL(window.location); u.searchParams.delete('session'); window.history.replaceState(null, '', u); }")
+    # --- events -----------------------------------------------------------------------------
+
+    def wire(self, demo: gr.Blocks) -> None:
+        """Connect the handlers to the components' events."""
+        out = self.outputs
+        demo.load(self.on_load, None, out)
+        self.scenario.change(self.briefing, [self.scenario, self.lang], self.brief)
+        self.lang.change(self.briefing, [self.scenario, self.lang], self.brief)
+        self.assessment.change(lambda on: gr.update(visible=on), self.assessment, self.pass_mark)
+        self.start.click(self.on_start, [self.scenario, self.difficulty, self.lang, self.assessment, self.pass_mark], out).then(
+            None, self.sid, None, js=SET_URL_JS)
+        streamed = [self.chat, self.reply, self.meter, self.feedback, self.retry_turn]
+        for event in (self.send.click, self.reply.submit):
+            event(self.on_send, [self.sid, self.reply], out, show_progress_on=streamed)
+        self.chat.clear(self.on_clear, self.sid, self.chat)
+        self.timer.tick(self.on_tick, [self.sid, self.show_feedback], self.feedback, show_progress="hidden")
+        self.show_feedback.change(self.on_tick, [self.sid, self.show_feedback], self.feedback)
+        self.pause.click(self.on_pause, self.sid, out)
+        self.stop.click(self.on_stop, self.sid, out)
+        self.save_reflection.click(self.on_reflection, [self.sid, self.reflection], [self.reflection_box])
+        self.retry.click(self.on_retry, [self.sid, self.retry_turn], out)
+        self.end.click(self.on_end, self.sid, out)
+        self.debrief_button.click(self.on_show_debrief, self.sid, out)
+        self.new.click(self.empty_page, None, out).then(
+            None, None, None, js="() => { const u = new URL(window.location); u.searchParams.delete('session'); window.history.replaceState(null, '', u); }")
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
+def build_trainee(demo: gr.Blocks, service: RehearsalService, downloads) -> Room:
+    """The rehearsal room on ``service``, inside ``demo`` (the caller's open Blocks); returns its
+    :class:`Room`. The debrief's downloads are offered through ``downloads``
+    (:class:`actor.web.downloads.Downloads`) to the logged-in user only. Chat, feedback and
+    debrief text go through :func:`actor.web.render.text`. Every request passes the logged-in
+    user to ``service``, which refuses a session the user may not open (while logins are
+    required, every session belongs to the user who started it and nobody opens another's,
+    also not by guessing an id)."""
+    room = Room(service, downloads)
+    room.layout()
+    room.wire(demo)
+    return room
