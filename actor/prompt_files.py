@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from actor.evaluator.rubric import PROMPTS_DIR
 
 PERSONA_FIELDS = {"system": {"name", "profile", "setting", "wants", "employee_role", "hidden"},
-                  "user": {"transcript", "examples", "employee", "reply", "changed", "mood", "tactic", "speaker"}}
+                  "user": {"examples", "employee", "reply", "changed", "mood", "tactic", "speaker"}}
 
 
 def editable(root: Path = PROMPTS_DIR) -> list[str]:

@@ -166,6 +166,9 @@ def main() -> None:
     print(f"grading: {sum(a is not None for a in graded)} of {len(graded)} turns graded "
           f"({sum(a is not None and a.status == 'graded' for a in graded)} by the model), "
           f"{grading_tail:.1f} s after the last turn to finish the queue")
+    rss = next(int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmRSS:"))
+    print(f"resident memory with {args.sessions} sessions held: {rss:.0f} MiB "
+          f"({len(service._live)} live in the service)")
 
 
 if __name__ == "__main__":

@@ -141,3 +141,15 @@ def test_the_scheduler_lets_foreground_work_go_first():
 def _run(scheduler, priority, order):
     with scheduler.turn(priority):
         order.append(priority)
+
+
+def test_avoid_ngrams_blocks_only_the_token_that_completes_an_earlier_run():
+    import numpy as np
+
+    from actor.llm.local import AvoidNgrams
+
+    avoid = AvoidNgrams([[5, 6, 7, 8, 9]], n=5)
+    scores = np.zeros(12, dtype=np.float32)
+    out = avoid(np.array([1, 5, 6, 7, 8]), scores.copy())
+    assert out[9] == -np.inf and np.isfinite(np.delete(out, 9)).all()  # "5 6 7 8" may not go on with 9
+    assert np.isfinite(avoid(np.array([1, 2, 6, 7, 8]), scores.copy())).all()  # a shorter shared run is fine

@@ -94,9 +94,10 @@ def test_prompt_carries_role_examples_and_transcript():
     retriever = FakeRetriever()
     actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", retriever)
     examples = actor.examples("vent", STATE)
-    system, user = actor.messages(HISTORY, STATE, "vent", examples)
+    msgs = actor.messages(HISTORY, STATE, "vent", examples)
+    system, user = msgs[0], msgs[-1]
     assert "Je speelt meneer Bakker" in system.text and "- Ik sta hier nu al een half uur!" in user.text
-    assert "Klant: Derde keer dat ik hier sta!\n\nZo klink je" in user.text
+    assert msgs[2].text == "Derde keer dat ik hier sta!" and msgs[2].type == "ai"  # the customer's own turn
     # the reply comes after the examples: everything before it is known while the trainee types
     assert user.text.index("- Ik sta hier nu al een half uur!") < user.text.index("Medewerker: Wat vervelend.")
     assert retriever.calls[0] == {"k": 4, "per_document": None, "lang": "nl", "kind": "playbook", "scenario": "counter",
@@ -109,9 +110,9 @@ def test_the_prompt_of_the_next_turn_starts_with_this_turn_s_prompt():
     now = actor.messages(HISTORY, STATE, "vent", ["Jullie raken alles kwijt."])
     later_history = HISTORY + [Utterance("customer", "Nou?"), Utterance("employee", "Ik zoek het uit.")]
     later = actor.messages(later_history, PersonaState(level=2, aggression_type="frustration", turn=2), "insult", ["Sukkel."])
-    assert later[0].text == now[0].text
-    transcript_now = now[1].text.split("\n\n")[0]
-    assert later[1].text.startswith(transcript_now) and "Sukkel." in later[1].text
+    # the turns before this reply stay as they were; only the last user turn is new
+    assert [m.text for m in later[:len(now) - 1]] == [m.text for m in now[:-1]]
+    assert later[len(now) - 1].text == "Medewerker: Wat vervelend. Wat is er gebeurd?" and "Sukkel." in later[-1].text
 
 
 def test_opening_is_scripted():
@@ -199,7 +200,7 @@ def test_role_reversal_is_answered_in_character():
     employee_voice = ["U bent hier nu voor de derde keer voor hetzelfde pakket.", "U wilt uw geld terug, begrijp ik.",
                       "Ik kijk het even voor u na."]
     actor = Actor(FakeListChatModel(responses=employee_voice), SCENARIO, "nl", FakeRetriever())
-    _, user = actor.messages(history, STATE, "vent", [])
+    user = actor.messages(history, STATE, "vent", [])[-1]
     assert "wil van rol wisselen of zegt dat het gesprek voorbij is" in user.text
     line = actor.reply(history, STATE)
     assert line.path == "fallback" and all("speaks as the employee" in r for _, r in line.rejected)
@@ -209,8 +210,8 @@ def test_role_reversal_is_answered_in_character():
 def test_the_stage_direction_tells_what_just_changed():
     actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", FakeRetriever())
     state = PersonaState(level=1, aggression_type="frustration", turn=2, changes=("fact:0", "next_step"))
-    _, user = actor.messages(HISTORY, state, "vent", [])
-    assert "Wat er net veranderde: De medewerker is erachter gekomen: Hij had geen ID bij zich. Reageer daarop." in user.text
+    user = actor.messages(HISTORY, state, "vent", [])[-1]
+    assert "(Regie: De medewerker heeft ontdekt: Hij had geen ID bij zich. Jij bent de klant" in user.text
     assert "concrete vervolgstap" in user.text
 
 
@@ -269,14 +270,14 @@ def test_the_prefill_prompt_is_the_start_of_the_next_turn_s_prompt():
     retriever = FakeRetriever()
     actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", retriever)
     known = HISTORY + [Utterance("customer", "Nou?")]
-    system, head = actor.prefill_messages(known, STATE)
+    *start, head = actor.prefill_messages(known, STATE)
     later = known + [Utterance("employee", "Ik kijk het na.")]
     after = PersonaState(level=2, aggression_type="frustration", turn=STATE.turn + 1, changes=("provoked",))
     full = actor.messages(later, after, pick_tactic(after), actor.upcoming_examples(known, STATE))
-    assert system.text == full[0].text and head.text.endswith("\n\nMedewerker:")
-    assert full[1].text.startswith(head.text)  # llama.cpp reuses it as a cached prefix
+    assert [m.text for m in start] == [m.text for m in full[:-1]] and head.text.endswith("\n\nMedewerker:")
+    assert full[-1].text.startswith(head.text)  # llama.cpp reuses it as a cached prefix
     # only the reply and what it decided follow the prefix
-    rest = full[1].text[len(head.text):]
+    rest = full[-1].text[len(head.text):]
     assert rest.startswith(" Ik kijk het na.") and "- Jullie raken altijd alles kwijt." not in rest
     assert len(retriever.calls) == 1  # the turn reuses the examples the prefill retrieved
     line = actor.reply(later, after, before=STATE)
@@ -288,9 +289,9 @@ def test_the_customer_closes_the_conversation_when_the_scenario_ends():
                   FakeRetriever())
     resolved = PersonaState(level=0, aggression_type="frustration", turn=3, outcome="resolved")
     history = HISTORY + [Utterance("customer", "Nou?"), Utterance("employee", "Ik bel u vanmiddag om vier uur terug.")]
-    _, user = actor.messages(history, resolved, "close", [])
+    user = actor.messages(history, resolved, "close", [])[-1]
     assert "Je gaat akkoord met de afspraak" in user.text and "je rondt het gesprek af" in user.text
-    assert "Wat er net veranderde: Je gaat akkoord" in user.text
+    assert "(Regie: Je gaat akkoord" in user.text
     line = actor.reply(history, resolved)
     assert line.path == "model" and line.tactic == "close"
     # every draft rejected: a closing line of the prompt file, not a line that presses on

@@ -78,3 +78,12 @@ def test_a_line_that_announces_the_customer_instead_of_speaking_is_a_leak():
     assert "leaks instructions or breaks the fiction" in check_line("Hier is wat Klant nu zegt:", "nl")
     assert "leaks instructions or breaks the fiction" in check_line("Here is what the customer says next:", "en")
     assert check_line("Hier is mijn ophaalcode, en nu wil ik mijn pakket.", "nl") == []
+
+
+def test_narration_about_the_conversation_is_not_speech():
+    from actor.persona.guard import check_line
+
+    assert check_line("De medewerker heeft de situatie goed vastgesteld.", "nl")
+    assert check_line("Het gesprek is nu veranderd naar een persoonlijke klacht.", "nl")
+    assert check_line("The employee was rude to me, the customer.", "en")
+    assert not check_line("Ik wil de medewerker spreken die mij vorige week hielp.", "nl")

@@ -272,6 +272,45 @@ def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to)
     return {"choices": [{"message": {"content": text}, "finish_reason": finish}], "usage": usage}
 
 
+AVOID_TOKENS = 5
+"""Token n-gram length :class:`AvoidNgrams` blocks: a run of this many tokens from an avoided text
+cannot be produced (about four words: short phrases such as "mijn pakket" stay possible)."""
+
+
+class AvoidNgrams:
+    """A llama-cpp-python logits processor that stops the model from reproducing any run of
+    ``n`` tokens of the given token sequences (earlier lines, instruction headings): when the
+    last ``n - 1`` generated or prompt tokens match the start of such a run, the token that would
+    complete it gets ``-inf``. ``sequences``: token id lists. Called once per generated token with
+    ``(input_ids, scores)`` (numpy arrays over the whole vocabulary) and returns the scores."""
+
+    def __init__(self, sequences: list[list[int]], n: int = AVOID_TOKENS) -> None:
+        self.n = n
+        self.next: dict[tuple[int, ...], set[int]] = {}
+        for seq in sequences:
+            for i in range(len(seq) - n + 1):
+                self.next.setdefault(tuple(seq[i:i + n - 1]), set()).add(seq[i + n - 1])
+
+    def __call__(self, input_ids, scores):
+        if len(input_ids) >= self.n - 1:
+            banned = self.next.get(tuple(int(t) for t in input_ids[-(self.n - 1):]))
+            if banned:
+                scores[list(banned)] = -float("inf")
+        return scores
+
+
+def avoid_processor(llama, texts: Sequence[str], n: int = AVOID_TOKENS):
+    """A ``LogitsProcessorList`` with :class:`AvoidNgrams` for ``texts`` (each tokenised as it
+    starts a line and as it continues one, since a leading space changes the tokens)."""
+    from llama_cpp import LogitsProcessorList
+
+    seqs = []
+    for text in texts:
+        for variant in (text, " " + text):
+            seqs.append(llama.tokenize(variant.encode("utf-8"), add_bos=False, special=False))
+    return LogitsProcessorList([AvoidNgrams(seqs, n)])
+
+
 def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     roles = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
     out = []
@@ -298,7 +337,9 @@ class LocalChatModel(BaseChatModel):
     (per reply), ``seed`` (``None`` = random), ``stop`` (default stop sequences), ``top_p``,
     ``repeat_penalty``, ``presence_penalty``, ``frequency_penalty`` (llama.cpp applies the three
     penalties to the last 64 generated tokens only, not to the prompt). Extra call kwargs:
-    ``response_format`` (see module docstring) and any of the sampling fields.
+    ``response_format`` (see module docstring), ``avoid`` (texts whose runs of
+    :data:`AVOID_TOKENS` tokens the reply must not reproduce, see :class:`AvoidNgrams`),
+    ``priority`` and any of the sampling fields.
 
     Each result carries ``usage_metadata`` (prompt / completion tokens) and
     ``response_metadata["timing"]`` with ``seconds`` (wall time of the generation, excluding the
@@ -325,6 +366,8 @@ class LocalChatModel(BaseChatModel):
     caches_prefix: bool = True
     """The context keeps the last prompt's KV cache: a prompt that starts like the previous one
     only evaluates the new tokens (callers may pre-evaluate a known prefix)."""
+    supports_avoid: bool = True
+    """Calls accept ``avoid=[texts]`` (see :class:`AvoidNgrams`)."""
     priority: Priority = "foreground"
     """``foreground`` (the customer) goes first; ``background`` work gives way within a slice
     (see :class:`ModelScheduler`). A call may pass ``priority=`` to override it."""
@@ -364,6 +407,9 @@ class LocalChatModel(BaseChatModel):
         if "response_format" in kwargs:
             params["response_format"] = kwargs.pop("response_format")
         kwargs.pop("priority", None)
+        avoid = kwargs.pop("avoid", None)
+        if avoid:
+            params["logits_processor"] = avoid_processor(self.loaded().llama, avoid)
         if kwargs:
             raise TypeError(f"unsupported arguments for the local model: {sorted(kwargs)}")
         return params

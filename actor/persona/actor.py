@@ -23,7 +23,7 @@ from typing import Iterator, Literal
 
 import yaml
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
 from actor.evaluator.rubric import PROMPTS_DIR
@@ -115,6 +115,8 @@ class Closing(BaseModel):
 class PersonaPrompt(BaseModel):
     """One language of ``prompts/persona/customer.yaml`` (unknown keys rejected).
 
+    ``system``: the customer's part; ``start``: the first user turn (before the opening line);
+    ``user``: the last user turn (examples, the reply, the stage direction);
     ``changes``: the stage directions; ``stay_in_role``: in-character lines for when every draft
     failed (after a role-reversal attempt first, otherwise after the playbook lines);
     ``closing``: the last line when every draft failed after the scenario ended.
@@ -122,6 +124,7 @@ class PersonaPrompt(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     system: str
+    start: str
     user: str
     customer_label: str
     employee_label: str
@@ -143,7 +146,7 @@ def instruction_texts(prompt: PersonaPrompt, lang: str) -> tuple[list[str], list
     the stage directions, the prompt's headings) also as whole phrases."""
     headings = [line.split("{")[0] for line in prompt.user.splitlines() if line.strip()]
     phrases = [*TACTIC_WORDS[lang].values(), *MOODS[lang], *prompt.changes.model_dump().values(), *headings]
-    return [prompt.system, prompt.user], phrases
+    return [prompt.system, prompt.user, prompt.start], phrases
 
 
 class DraftError(RuntimeError):
@@ -218,7 +221,10 @@ class Actor:
     before the fallback; ``scene``: the :class:`~actor.persona.scene.SceneCheck` (default: derived
     from the scenario files and ``knowledge_dir``, default the configured knowledge folder);
     ``embeddings``: optional, to read hidden facts from the trainee's reply by similarity too;
-    ``sampling``: extra generation arguments for the model (e.g. ``presence_penalty``).
+    ``sampling``: extra generation arguments for the model (e.g. ``presence_penalty``);
+    ``avoid_repeats``: block the model from producing runs of earlier lines' tokens (models with
+    ``supports_avoid``; off by default: measured on the counter scripts it cut fallbacks but the
+    small model then misspelt words to get around the block, see ``benchmarks/repetition_controls.py``).
     Raises what :meth:`SceneCheck.from_files` raises for invalid course files.
     """
 
@@ -226,13 +232,14 @@ class Actor:
 
     def __init__(self, model: BaseChatModel, scenario: Scenario, lang: str, retriever=None, max_attempts: int = 3,
                  scene: SceneCheck | None = None, embeddings=None, knowledge_dir: Path | None = None,
-                 sampling: dict | None = None) -> None:
+                 sampling: dict | None = None, avoid_repeats: bool = False) -> None:
         self.model = model
         self.scenario = scenario
         self.lang = lang
         self.retriever = retriever
         self.max_attempts = max_attempts
         self.sampling = dict(sampling or {})
+        self.avoid_repeats = avoid_repeats
         prompts, self.prompt_sha256 = load_persona_prompt()
         self._prompt = prompts[lang]
         texts, phrases = instruction_texts(self._prompt, lang)
@@ -312,12 +319,24 @@ class Actor:
                 parts.append(getattr(d, code))
         return " ".join(p[:1].upper() + p[1:] for p in parts) or d.none[:1].upper() + d.none[1:]
 
-    def _transcript(self, lines: list[Utterance]) -> str:
+    def _turns(self, lines: list[Utterance]) -> list:
+        """The conversation so far as chat turns: the customer's lines as the model's own
+        (assistant) turns, the employee's as user turns (``Medewerker: …``), after the ``start``
+        turn; a window of long sessions (:func:`transcript_window`) marks the gap with ``(…)``."""
         p = self._prompt
-        return "\n".join(
-            f"{p.customer_label if u.speaker == 'customer' else p.employee_label}: {u.text}"
-            if u.text != "…" else "(…)" for u in transcript_window(lines)
-        )
+        turns: list = [HumanMessage(p.start)]
+        for u in transcript_window(lines):
+            if u.text == "…":
+                msg = HumanMessage("(…)")
+            elif u.speaker == "customer":
+                msg = AIMessage(u.text)
+            else:
+                msg = HumanMessage(f"{p.employee_label}: {u.text}")
+            if type(turns[-1]) is type(msg):
+                turns[-1] = type(msg)(f"{turns[-1].text}\n{msg.text}")
+            else:
+                turns.append(msg)
+        return turns
 
     def _system(self) -> str:
         c, L = self.scenario.customer, self.lang
@@ -331,20 +350,20 @@ class Actor:
                  changed: str | None = None) -> list:
         """The chat messages for the customer's next line after ``history`` (which ends with the
         employee's reply), ordered by when each part is known: the system text (fixed for the
-        session), the transcript up to the customer's last line and the ``examples`` (both known
-        before the employee replies; :meth:`prefill` evaluates them while the employee types),
-        then what only the reply decides: the reply, the stage direction ``changed`` (default
-        :meth:`stage_direction`), mood and ``tactic`` for ``state``."""
+        session), the conversation up to the customer's last line (:meth:`_turns`) and, in the
+        last user turn, the ``examples`` (both known before the employee replies; :meth:`prefill`
+        evaluates them while the employee types), then what only the reply decides: the reply,
+        the stage direction ``changed`` (default :meth:`stage_direction`), mood and ``tactic``
+        for ``state``. Returns ``[SystemMessage, HumanMessage/AIMessage…, HumanMessage]``."""
         p, L = self._prompt, self.lang
         reply = history[-1].text if history and history[-1].speaker == "employee" else ""
         before = history[:-1] if reply else history
         user = p.user.format(
-            transcript=self._transcript(before), examples="\n".join(f"- {e}" for e in examples) or "-",
-            employee=p.employee_label, reply=reply,
+            examples="\n".join(f"- {e}" for e in examples) or "-", employee=p.employee_label, reply=reply,
             changed=self.stage_direction(history, state) if changed is None else changed,
             mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic], speaker=p.customer_label,
         )
-        return [SystemMessage(self._system()), HumanMessage(user)]
+        return [SystemMessage(self._system()), *self._turns(before), HumanMessage(user)]
 
     def upcoming_examples(self, history: list[Utterance], before: PersonaState) -> list[str]:
         """The playbook lines for the customer's next line, chosen before the employee replies
@@ -367,9 +386,8 @@ class Actor:
         examples = self.upcoming_examples(history, state) if state is not None else []
         head = p.user.split("{reply}")[0].rstrip(" ")
         keys = {k: "" for k in ("changed", "mood", "tactic", "speaker")}
-        text = head.format(transcript=self._transcript(history), examples="\n".join(f"- {e}" for e in examples) or "-",
-                           employee=p.employee_label, **keys)
-        return [SystemMessage(self._system()), HumanMessage(text)]
+        text = head.format(examples="\n".join(f"- {e}" for e in examples) or "-", employee=p.employee_label, **keys)
+        return [SystemMessage(self._system()), *self._turns(history), HumanMessage(text)]
 
     def prefill(self, history: list[Utterance], state: PersonaState | None = None) -> None:
         """Evaluate the known start of the next prompt now (one token generated and dropped), so
@@ -429,6 +447,8 @@ class Actor:
         seed = getattr(self.model, "seed", None)
         for attempt in range(self.max_attempts):
             vary = {"seed": seed + attempt} if isinstance(seed, int) and attempt else {}  # a fixed seed would redraw the same line
+            if self.avoid_repeats and getattr(self.model, "supports_avoid", False):  # block earlier word runs
+                vary["avoid"] = self.avoided(history, changed) + [text for text, _ in rejected]
             shown: str | None = None
             shown_at: float | None = None
             raw, head_reasons = "", []
@@ -475,6 +495,12 @@ class Actor:
         shown_at = time.perf_counter() - start
         yield text
         yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, seconds={"shown": shown_at, "line": shown_at})
+
+    def avoided(self, history: list[Utterance], changed: str) -> list[str]:
+        """Texts whose word runs a draft must not reproduce (for models that accept ``avoid``):
+        every earlier line of either speaker, the prompt's headings and the stage direction."""
+        headings = [line.split("{")[0].strip() for line in self._prompt.user.splitlines() if line.split("{")[0].strip()]
+        return [u.text for u in history if u.text != "…"] + headings + [changed]
 
     def _raw_drafts(self, messages: list, **sampling) -> Iterator[str]:
         """One draft for ``messages``, as the raw text so far after each streamed chunk.

@@ -44,6 +44,10 @@ _LEAKS = [
     # headings of the customer's own prompt (prompts/persona/customer.yaml)
     r"\bzo klink je nu\b", r"\bhoe je je nu voelt\b", r"\bwat je nu doet\b", r"\bhet gesprek tot nu toe\b",
     r"\bthis is how you sound\b", r"\bhow you feel now\b", r"\bwhat you do now\b", r"\bthe conversation so far\b",
+    # narration about the conversation instead of speech in it
+    r"\bde (?:medewerker|klant) (?:heeft|is|wordt|zegt|vraagt|vroeg|maakte|deed|stelde)\b",
+    r"\bthe (?:employee|customer) (?:has|is|was|says|said|asks|asked|made|did)\b", r"\bhet gesprek (?:is|wordt)\b",
+    r"\bthe conversation (?:is|was|has)\b",
     r"\bwat (?:de )?klant (?:nu )?zegt\b", r"\bwhat (?:the )?customer says\b", r"^\s*(?:hier is|here(?:'s| is)) (?:wat|what|het antwoord|de reactie|the (?:response|reply|answer))\b",
 ]
 _COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropped the role

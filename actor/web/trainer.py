@@ -65,9 +65,11 @@ def preview(path: str, text: str, bench) -> str:
         actor.prompt = PersonaPrompt.model_validate(yaml.safe_load(text)["nl"])
     state = initial_state(scenario.difficulties["medium"])
     tactic = pick_tactic(state)
-    history = [Utterance("customer", scenario.opening_line("nl")), Utterance("employee", "Goedemiddag, wat kan ik voor u doen?")]
-    system, user = actor.messages(history, state, tactic, actor.examples(tactic, state))
-    return (f"**system**\n\n{as_text(system.text)}\n\n**user** (tactic *{as_text(tactic)}*, level L{state.level})\n\n"
+    history = [Utterance("customer", scenario.opening_line("nl"))]
+    history.append(Utterance("employee", "Goedemiddag, wat kan ik voor u doen?"))
+    messages = actor.messages(history, state, tactic, actor.upcoming_examples(history[:-1], state))
+    system, user = messages[0], messages[-1]
+    return (f"**system**\n\n{as_text(system.text)}\n\n**user** (last turn; tactic *{as_text(tactic)}*, level L{state.level})\n\n"
             f"{as_text(user.text)}")
 
 
