@@ -109,7 +109,7 @@ def test_a_scenario_line_planted_in_the_generic_playbook_is_still_caught(tmp_pat
     ("en", "You threaten a complaint, a bad review or social media."),
     ("en", "Refusing and challenging the rules."),
     ("nl", "Je kleineert de medewerker."),
-    ("nl", "Het gesprek tot nu toe:"),
+    ("nl", "Zo klink je nu, bijvoorbeeld:"),
     ("nl", "De klant wil nog niets specifieks, maar moet de teleurstelling kwijt."),  # a playbook description
     ("en", "The employee set a boundary. Test that boundary once more and push on."),  # a stage direction
 ])
