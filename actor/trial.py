@@ -80,8 +80,8 @@ def figures(session: Session) -> dict:
     trainee line so far); ``final_level``; ``outcome``; ``resolved_turn`` (the turn that resolved
     the scenario, ``None`` if none); ``addressed_at_resolution`` (the concern was addressed then:
     a hidden fact uncovered and a within-policy next step); ``facts`` (hidden facts uncovered);
-    ``first_token`` (seconds per turn); ``check_cost`` (seconds between the sixth word of a
-    first-draft line, when a streamed draft used to appear, and the checked line being shown).
+    ``first_token`` (seconds per turn until the first text is shown); ``rest_of_line`` (seconds
+    from the first text to the complete line, per generated line).
     """
     lines = [t.answer for t in session.turns if t.answer]
     scene = session.actor.scene
@@ -116,8 +116,8 @@ def figures(session: Session) -> dict:
         "addressed_at_resolution": resolved.state_after.addressed if resolved else None,
         "facts": len(session.state.facts),
         "first_token": [t.seconds["first_token"] for t in session.turns if t.seconds.get("first_token")],
-        "check_cost": [line.seconds["shown"] - line.seconds["first_words"] for line in lines
-                       if line.path == "model" and "first_words" in (line.seconds or {})],
+        "rest_of_line": [line.seconds["line"] - line.seconds["shown"] for line in lines
+                         if line.path != "fallback" and "line" in (line.seconds or {})],
     }
 
 

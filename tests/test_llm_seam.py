@@ -132,9 +132,15 @@ def test_the_scheduler_lets_foreground_work_go_first():
         while not scheduler.foreground_waiting() and time.time() < deadline:
             time.sleep(0.01)
         assert scheduler.foreground_waiting()  # the running background work sees it and should give way
+        threads.append(threading.Thread(target=lambda: _run(scheduler, "prefill", order)))
+        threads[2].start()
+        while sum(scheduler._waiting) < 3 and time.time() < deadline:
+            time.sleep(0.01)
+        assert scheduler.should_yield("background") and scheduler.should_yield("prefill")
+        assert not scheduler.should_yield("foreground")
     for t in threads:
         t.join(timeout=5)
-    assert order == ["foreground", "background"]
+    assert order == ["foreground", "prefill", "background"]
     assert not scheduler.foreground_waiting()
 
 

@@ -188,3 +188,14 @@ def test_a_scenario_with_an_unknown_key_is_rejected(tmp_path):
     bad.write_text(src.read_text() + "\nmood: grumpy\n")
     with pytest.raises(ValidationError, match="mood"):
         load_scenario(bad)
+
+
+def test_the_state_machine_loads_without_the_judgement_or_the_model_stack():
+    """The persona imports the shared vocabulary (actor.domain), never the evaluator."""
+    import subprocess
+    import sys
+
+    code = ("import sys, actor.persona.state, actor.persona.scenario, actor.persona.actor; "
+            "print(sorted(m for m in sys.modules if m.startswith(('actor.evaluator', 'actor.judgement', 'llama_cpp'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

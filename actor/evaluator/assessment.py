@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actor.domain import Move  # noqa: F401  (re-exported)
+
 Verdict = Literal["pass", "fail", "n/a"]
-Move = Literal["acknowledge", "boundary", "cave", "provoke", "end_conversation", "neutral"]
 
 
 class CriterionResult(BaseModel):

@@ -15,6 +15,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from actor.domain import PROMPTS_DIR, Bilingual, Lang  # noqa: F401  (re-exported)
+
 CRITERIA: tuple[str, ...] = (
     "stays_calm",
     "acknowledges_emotion",
@@ -24,24 +26,9 @@ CRITERIA: tuple[str, ...] = (
     "no_false_promises",
     "escalates_safely",
 )
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 BOUNDARY_TACTICS = frozenset(
     {"belittle", "name_drop", "rules_for_others", "false_claim", "insult", "intimidate", "threaten_review"}
 )
-
-Lang = Literal["nl", "en"]
-
-
-class Bilingual(BaseModel):
-    """A text in Dutch and English."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    nl: str
-    en: str
-
-    def __call__(self, lang: str) -> str:
-        return self.nl if lang == "nl" else self.en
-
 
 class Examples(BaseModel):
     """One passing and one failing example reply (``pass`` in the file)."""

@@ -21,6 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from actor.domain import Move
+
 CRITERIA: tuple[str, ...] = (
     "stays_calm", "acknowledges_emotion", "listens_and_explores", "sets_boundary",
     "takes_control", "no_false_promises", "escalates_safely",
@@ -30,7 +32,6 @@ Scenario = Literal["counter", "phone", "office", "intimidation"]
 AggressionType = Literal["frustration", "instrumental", "white_collar"]
 Tactic = Literal["vent", "repeat_demand", "demand_manager", "threaten_review", "insult", "belittle",
                  "false_claim", "name_drop", "rules_for_others", "intimidate"]
-Move = Literal["acknowledge", "boundary", "cave", "provoke", "end_conversation", "neutral"]
 Trap = Literal["over_explaining", "short_and_hard", "caving", "over_apologising", "calm_down",
                "rules_without_context", "ending_early", "arguing", "sarcasm", "false_promise"]
 BANK_DIR = Path(__file__).resolve().parents[2] / "evals" / "judgement" / "bank"

@@ -14,7 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-Lang = Literal["nl", "en"]
+from actor.domain import Lang
+
 Kind = Literal["course", "playbook", "policy"]
 Audience = Literal["actor", "evaluator", "both"]
 AggressionType = Literal["frustration", "instrumental", "white_collar"]

@@ -53,34 +53,39 @@ SLICE_TOKENS = 16
 the 40–150 tok/s prompt speed of a 2-core laptop, 0.1–0.4 s (measured by
 ``benchmarks/embedded_model.py``, which also prints what slicing costs in throughput)."""
 
-Priority = Literal["foreground", "background"]
+Priority = Literal["foreground", "prefill", "background"]
+RANK = {"foreground": 0, "prefill": 1, "background": 2}
+"""Lower goes first: the customer's line, then the prefill of the customer's next prompt, then
+the feedback wording and other background work."""
 
 
 class ModelScheduler:
-    """One computation at a time on a context; foreground work first.
+    """One computation at a time on a context; more urgent work first.
 
-    :meth:`turn` holds the context for one computation. A foreground request waits only for the
-    computation running now (background work gives way within a slice or a token, see
-    :meth:`foreground_waiting`); a background request waits while any foreground request waits
-    or runs.
+    :meth:`turn` holds the context for one computation. A request waits for the computation
+    running now and for waiting requests of a more urgent :data:`Priority`; running work of a
+    less urgent priority gives way within a slice or a token (it polls :meth:`should_yield`).
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._busy = False
-        self._foreground = 0  # foreground requests waiting
+        self._waiting = [0, 0, 0]  # waiting requests per rank
+
+    def _more_urgent(self, rank: int) -> bool:
+        return any(self._waiting[:rank])
 
     @contextmanager
     def turn(self, priority: Priority) -> Iterator[float]:
         """Hold the context; yields the seconds waited for it."""
         start = time.perf_counter()
+        rank = RANK[priority]
         with self._cond:
-            fg = priority == "foreground"
-            self._foreground += fg
+            self._waiting[rank] += 1
             try:
-                self._cond.wait_for(lambda: not self._busy and (fg or self._foreground == 0))
+                self._cond.wait_for(lambda: not self._busy and not self._more_urgent(rank))
             finally:
-                self._foreground -= fg
+                self._waiting[rank] -= 1
             self._busy = True
         try:
             yield time.perf_counter() - start
@@ -89,9 +94,13 @@ class ModelScheduler:
                 self._busy = False
                 self._cond.notify_all()
 
+    def should_yield(self, priority: Priority) -> bool:
+        """Whether work of ``priority`` should give way: more urgent work waits."""
+        return self._more_urgent(RANK[priority])
+
     def foreground_waiting(self) -> bool:
-        """Whether foreground work waits for the context (background work should give way)."""
-        return self._foreground > 0
+        """Whether foreground work (the customer's line) waits for the context."""
+        return self._waiting[0] > 0
 
 
 @dataclass
@@ -369,8 +378,9 @@ class LocalChatModel(BaseChatModel):
     supports_avoid: bool = True
     """Calls accept ``avoid=[texts]`` (see :class:`AvoidNgrams`)."""
     priority: Priority = "foreground"
-    """``foreground`` (the customer) goes first; ``background`` work gives way within a slice
-    (see :class:`ModelScheduler`). A call may pass ``priority=`` to override it."""
+    """``foreground`` (the customer) goes first, then ``prefill``, then ``background`` work;
+    less urgent work gives way within a slice (see :class:`ModelScheduler`). A call may pass
+    ``priority=`` to override it."""
 
     @property
     def _llm_type(self) -> str:
@@ -438,7 +448,8 @@ class LocalChatModel(BaseChatModel):
                     out = loaded.llama.create_chat_completion(messages=chat, stream=False, **params)
                     loaded.count("foreground", new, (out.get("usage") or {}).get("completion_tokens", 0))
                 else:
-                    waiting = loaded.scheduler.foreground_waiting if priority == "background" else (lambda: False)
+                    def waiting(p=priority) -> bool:
+                        return loaded.scheduler.should_yield(p)
                     try:
                         out = _preemptible_completion(loaded.llama, chat, params,
                                                       (lambda: waiting() or yield_to()) if yield_to else waiting)
@@ -542,7 +553,7 @@ class LocalChatModel(BaseChatModel):
                 loaded.use_slot(self.slot)
                 tokens = _chat_prompt_tokens(llama, chat)
                 try:
-                    _eval_prefix(llama, tokens[:-1], loaded.scheduler.foreground_waiting)
+                    _eval_prefix(llama, tokens[:-1], lambda: loaded.scheduler.should_yield("background"))
                 except Preempted:
                     continue
                 llama.n_tokens = len(tokens) - 1

@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from actor.evaluator.rubric import PROMPTS_DIR
+from actor.domain import PROMPTS_DIR
 from actor.persona.concern import ReplyReader, asks_role_reversal
 from actor.persona.guard import MAX_WORDS, check_line, repeats, tidy_line
 from actor.persona.scenario import Scenario
@@ -398,7 +398,7 @@ class Actor:
         if not getattr(self.model, "caches_prefix", False):
             return
         try:
-            self.model.invoke(self.prefill_messages(history, state), max_tokens=1, priority="background")
+            self.model.invoke(self.prefill_messages(history, state), max_tokens=1, priority="prefill")
         except Exception:
             pass
 

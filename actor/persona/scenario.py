@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from actor.evaluator.rubric import PROMPTS_DIR, Bilingual
+from actor.domain import PROMPTS_DIR, Bilingual
 
 AggressionType = Literal["frustration", "instrumental", "white_collar"]
 DifficultyName = Literal["easy", "medium", "hard"]

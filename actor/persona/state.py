@@ -46,7 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from actor.evaluator.assessment import Move
+from actor.domain import Move
 from actor.persona.scenario import Difficulty
 
 DemandStatus = Literal["raised", "addressed", "resolved", "escalated"]

@@ -24,11 +24,9 @@ from actor.web import render
 from actor.web.export import markdown_pdf
 from actor.web.refusals import Refusal, message
 from actor.web.service import RehearsalService, SessionNotFound, SessionView
+from actor.domain import LEVEL_NAMES
 
-LEVELS = {
-    "nl": ["L0 geïrriteerd", "L1 kritiek op de organisatie", "L2 weigert, daagt uit", "L3 persoonlijke aanval", "L4 dreiging"],
-    "en": ["L0 irritated", "L1 criticises the organisation", "L2 refuses, challenges", "L3 personal attack", "L4 threat"],
-}
+LEVELS = {lang: [f"L{i} {name}" for i, name in enumerate(names)] for lang, names in LEVEL_NAMES.items()}
 MARK = {"pass": "✓", "fail": "✗", None: "…"}  # plain symbols: present in common fonts, unlike emoji
 LABELS = {
     "nl": {"reply": f"Jouw antwoord (hoogstens {MAX_REPLY_CHARS} tekens; Enter verstuurt)", "send": "Verstuur",
