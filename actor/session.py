@@ -28,6 +28,7 @@ from actor.evaluator import GradeRequest, MoveJudgement, TurnAssessment
 from actor.persona.actor import Actor, ActorLine, Utterance
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState, initial_state, next_state
+from actor.refusals import Refusal
 
 MAX_REPLY_CHARS = 1000  # a trainee reply longer than this is refused with a clear message
 
@@ -159,15 +160,16 @@ class Session:
         )
 
     def check_reply(self, reply: str) -> str:
-        """The reply stripped. Raises ``ValueError`` with a message for the trainee for an empty or
-        over-long reply (more than :data:`MAX_REPLY_CHARS` characters) or an ended scenario."""
+        """The reply stripped. Raises :class:`~actor.refusals.Refusal` (a ``ValueError``) for an
+        ended scenario (``conversation_ended``), an empty reply (``empty_reply``) or one of more
+        than :data:`MAX_REPLY_CHARS` characters (``reply_too_long``)."""
+        if self.ended:
+            raise Refusal("conversation_ended", status="ended")
         text = reply.strip()
         if not text:
-            raise ValueError("empty reply: type what you would say to the customer")
+            raise Refusal("empty_reply")
         if len(text) > MAX_REPLY_CHARS:
-            raise ValueError(f"reply too long ({len(text)} characters; at most {MAX_REPLY_CHARS}): say it shorter, as you would out loud")
-        if self.ended:
-            raise ValueError("the conversation has ended")
+            raise Refusal("reply_too_long", length=len(text), limit=MAX_REPLY_CHARS)
         return text
 
     def respond(self, reply: str) -> Iterator[str | Turn]:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             messages = actor.messages(history, state, tactic, actor.examples(tactic, state))
             for seed in range(args.drafts):
                 start = time.perf_counter()
-                raw, _ = actor.draft(messages, seed=1000 + seed, **sampling)
+                raw = actor.draft(messages, seed=1000 + seed, **sampling)
                 seconds.append(time.perf_counter() - start)
                 reasons = actor.check(tidy_line(raw), raw, history, state.level)
                 n += 1

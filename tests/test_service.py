@@ -15,7 +15,7 @@ from actor.db import Database
 from actor.session import Workbench
 from actor.auth import Users
 from actor.web import RehearsalService, SessionNotFound
-from actor.web.refusals import MESSAGES, Refusal, message
+from actor.refusals import MESSAGES, Refusal, message
 from test_persona_actor import SCENARIO, FakeRetriever
 from test_session import judge, move
 

@@ -134,14 +134,11 @@ class LoadedModel:
         for key, n in (("new_prompt_tokens", new_prompt_tokens), ("generated", generated)):
             self.counters[f"{priority}_{key}"] = self.counters.get(f"{priority}_{key}", 0) + n
 
-    def cached_prefix(self, tokens: list[int]) -> int:
-        """How many leading ``tokens`` the KV cache already holds."""
-        keep = 0
-        for x, y in zip(self.llama.input_ids[: self.llama.n_tokens].tolist(), tokens):
-            if x != y:
-                break
-            keep += 1
-        return keep
+    def new_prompt_tokens(self, chat: list[dict]) -> int:
+        """How many tokens of the prompt for ``chat`` llama.cpp will evaluate (the cached prefix
+        is skipped; at least one token is always evaluated again)."""
+        prompt = _chat_prompt_tokens(self.llama, chat)
+        return len(prompt) - min(_cached_prefix(self.llama, prompt), len(prompt) - 1)
 
     def use_slot(self, slot: str) -> None:
         """Make ``slot``'s KV state the context's (call while holding :attr:`scheduler`): the
@@ -236,16 +233,21 @@ def _chat_prompt_tokens(llama, messages: list[dict]) -> list[int]:
     return llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
 
+def _cached_prefix(llama, tokens: list[int]) -> int:
+    """How many leading ``tokens`` the context's KV cache already holds."""
+    keep = 0
+    for x, y in zip(llama.input_ids[: llama.n_tokens].tolist(), tokens):
+        if x != y:
+            break
+        keep += 1
+    return keep
+
+
 def _eval_prefix(llama, tokens: list[int], stop: Callable[[], bool] | None, slice_tokens: int = SLICE_TOKENS) -> int:
     """Bring ``tokens`` into the KV cache, reusing the longest cached prefix, in slices of
     ``slice_tokens`` with ``stop()`` checked before each (raises :class:`Preempted`; what was
     evaluated stays). Returns the number of tokens evaluated now."""
-    cached = llama.input_ids[: llama.n_tokens].tolist()
-    keep = 0
-    for x, y in zip(cached, tokens):
-        if x != y:
-            break
-        keep += 1
+    keep = _cached_prefix(llama, tokens)
     llama.n_tokens = keep
     done = 0
     for i in range(keep, len(tokens), slice_tokens):
@@ -443,8 +445,7 @@ class LocalChatModel(BaseChatModel):
                 loaded.use_slot(self.slot)
                 start = time.perf_counter()
                 if priority == "foreground" and yield_to is None:
-                    prompt = _chat_prompt_tokens(loaded.llama, chat)
-                    new = len(prompt) - min(loaded.cached_prefix(prompt), len(prompt) - 1)
+                    new = loaded.new_prompt_tokens(chat)
                     out = loaded.llama.create_chat_completion(messages=chat, stream=False, **params)
                     loaded.count("foreground", new, (out.get("usage") or {}).get("completion_tokens", 0))
                 else:
@@ -494,8 +495,7 @@ class LocalChatModel(BaseChatModel):
             start = time.perf_counter()
             first_token: float | None = None
             finish_reason = None
-            prompt = _chat_prompt_tokens(loaded.llama, chat)
-            new = len(prompt) - min(loaded.cached_prefix(prompt), len(prompt) - 1)
+            new = loaded.new_prompt_tokens(chat)
             generated = 0
             for part in loaded.llama.create_chat_completion(messages=chat, stream=True, **params):
                 generated += 1

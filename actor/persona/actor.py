@@ -33,7 +33,6 @@ from actor.persona.scenario import Scenario
 from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
 
-FIRST_WORDS = 6  # words a streamed draft used to show first: the measure of what checking the whole line costs
 SHOW_WORDS = 4  # the first complete sentences of a draft are checked and shown once they have this many words
 _SENTENCE_END = re.compile(r"[.!?…]+[\"”’)]*(?=\s)")
 
@@ -175,7 +174,7 @@ class ActorLine:
     prompt_sha256: str
     rejected: list[tuple[str, list[str]]] = field(default_factory=list)
     replaced_after_display: bool = False  # kept for stored sessions: lines are now checked before they are shown
-    seconds: dict[str, float] = field(default_factory=dict)  # "first_words": the shown draft had 6 words; "shown": it was yielded
+    seconds: dict[str, float] = field(default_factory=dict)  # "shown": first text yielded; "line": the line complete
 
 
 def transcript_window(history: list[Utterance], max_lines: int = 12, keep: int = 6) -> list[Utterance]:
@@ -190,6 +189,11 @@ def transcript_window(history: list[Utterance], max_lines: int = 12, keep: int =
     block = max_lines - keep
     start = 1 + ((len(history) - max_lines - 1) // block + 1) * block
     return [history[0], Utterance("customer", "…"), *history[start:]] if start > 1 else history
+
+
+def _bullets(examples: list[str]) -> str:
+    """Example lines as the prompt lists them (``-`` when there are none)."""
+    return "\n".join(f"- {e}" for e in examples) or "-"
 
 
 def pick_tactic(state: PersonaState) -> str:
@@ -359,7 +363,7 @@ class Actor:
         reply = history[-1].text if history and history[-1].speaker == "employee" else ""
         before = history[:-1] if reply else history
         user = p.user.format(
-            examples="\n".join(f"- {e}" for e in examples) or "-", employee=p.employee_label, reply=reply,
+            examples=_bullets(examples), employee=p.employee_label, reply=reply,
             changed=self.stage_direction(history, state) if changed is None else changed,
             mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic], speaker=p.customer_label,
         )
@@ -386,7 +390,7 @@ class Actor:
         examples = self.upcoming_examples(history, state) if state is not None else []
         head = p.user.split("{reply}")[0].rstrip(" ")
         keys = {k: "" for k in ("changed", "mood", "tactic", "speaker")}
-        text = head.format(examples="\n".join(f"- {e}" for e in examples) or "-", employee=p.employee_label, **keys)
+        text = head.format(examples=_bullets(examples), employee=p.employee_label, **keys)
         return [SystemMessage(self._system()), *self._turns(history), HumanMessage(text)]
 
     def prefill(self, history: list[Utterance], state: PersonaState | None = None) -> None:
@@ -489,7 +493,7 @@ class Actor:
                     shown = draft
                     yield draft
             yield ActorLine(shown, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected,
-                            seconds={"first_words": shown_at, "shown": shown_at, "line": time.perf_counter() - start})
+                            seconds={"shown": shown_at, "line": time.perf_counter() - start})
             return
         text = self._fallback(examples, history, state)
         shown_at = time.perf_counter() - start
@@ -522,15 +526,13 @@ class Actor:
             if close:
                 close()  # releases the model at once when we stop early
 
-    def draft(self, messages: list, start: float | None = None, **sampling) -> tuple[str, float | None]:
-        """One whole raw draft for ``messages``: ``(text, seconds from start until its sixth word)``
-        (see :meth:`_raw_drafts`). Raises :class:`DraftError` when the model call fails."""
-        start = time.perf_counter() if start is None else start
-        raw, first_words = "", None
+    def draft(self, messages: list, **sampling) -> str:
+        """One whole raw draft for ``messages`` (see :meth:`_raw_drafts`). Raises
+        :class:`DraftError` when the model call fails."""
+        raw = ""
         for raw in self._raw_drafts(messages, **sampling):
-            if first_words is None and len(raw.split()) >= FIRST_WORDS:
-                first_words = time.perf_counter() - start
-        return raw, first_words
+            pass
+        return raw
 
     def _fallback(self, examples: list[str], history: list[Utterance], state: PersonaState) -> str:
         """The first candidate that passes :meth:`check`: after a role-reversal attempt the prompt's

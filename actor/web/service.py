@@ -17,8 +17,8 @@ exactly as one that does not exist.
 
 A request refused for what it asks (an empty or over-long reply, a paused or ended session,
 another reply still being answered, a turn that does not exist) raises
-:class:`~actor.web.refusals.Refusal` with a code, before anything changes; the page translates
-the code (:func:`actor.web.refusals.message`).
+:class:`~actor.refusals.Refusal` with a code, before anything changes; the page translates
+the code (:func:`actor.refusals.message`).
 
 What runs when, for one trainee reply (:meth:`RehearsalService.respond`)::
 
@@ -53,8 +53,8 @@ from actor.db import Database
 from actor.evaluator import Debrief, TurnAssessment, TurnRecord, write_debrief
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState
-from actor.session import MAX_REPLY_CHARS, Session, Turn, Workbench, line_from_record, turn_from_record, turn_record
-from actor.web.refusals import Refusal
+from actor.session import Session, Turn, Workbench, line_from_record, turn_from_record, turn_record
+from actor.refusals import Refusal
 from actor.web.render import clean
 
 STATUSES = ("active", "paused", "ended", "stopped")
@@ -169,7 +169,7 @@ class SessionView:
 
 class SessionNotFound(KeyError):
     """No session with this id (or not visible to this user). ``code``: ``session_not_found``
-    (see :mod:`actor.web.refusals`)."""
+    (see :mod:`actor.refusals`)."""
 
     code = "session_not_found"
     params: dict = {}
@@ -330,13 +330,7 @@ class RehearsalService:
             raise Refusal("conversation_paused")
         if row.status != "active":
             raise Refusal("conversation_ended", status=row.status)
-        if live.session.ended:
-            raise Refusal("conversation_ended", status="ended")
-        text = reply.strip()
-        if not text:
-            raise Refusal("empty_reply")
-        if len(text) > MAX_REPLY_CHARS:
-            raise Refusal("reply_too_long", length=len(text), limit=MAX_REPLY_CHARS)
+        live.session.check_reply(reply)  # ended scenario, empty or over-long reply
 
     def respond(self, session_id: str, reply: str, user: str | None = None) -> Iterator[str | Turn]:
         """Answer ``reply`` in session ``session_id`` for ``user``: an iterator that yields the

@@ -7,7 +7,7 @@ the page only holds the session id (a hidden textbox, per browser tab) and the U
 Handlers address their outputs by component: each returns (or yields) a dict
 ``{component: value}`` with only what it changes (:meth:`Room.page` for everything a session
 shows), never a positional tuple. Refusals from the service carry a code and are shown in the
-session's language (:func:`actor.web.refusals.message`); the service checks who may open a
+session's language (:func:`actor.refusals.message`); the service checks who may open a
 session, the handlers pass it the logged-in user.
 """
 
@@ -22,7 +22,7 @@ from actor.evaluator import default_rubric
 from actor.session import MAX_REPLY_CHARS, Turn
 from actor.web import render
 from actor.web.export import markdown_pdf
-from actor.web.refusals import Refusal, message
+from actor.refusals import Refusal, message
 from actor.web.service import RehearsalService, SessionNotFound, SessionView
 from actor.domain import LEVEL_NAMES
 

@@ -1,7 +1,7 @@
 """Typed refusals: a request the service turns down before anything changes, named by a code.
 
-The service raises :class:`Refusal` (``Refusal("reply_too_long", length=1120, limit=1000)``);
-the page shows :func:`message` of it in the session's language, looked up by the code in
+The session and the service raise :class:`Refusal` (``Refusal("reply_too_long", length=1120, limit=1000)``);
+and the page shows :func:`message` of it in the session's language, looked up by the code in
 :data:`MESSAGES` (never by reading the English text). ``str(refusal)`` is the English message,
 so logs, the command line and ``pytest.raises(ValueError, match=...)`` read as before.
 """
