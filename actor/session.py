@@ -290,6 +290,23 @@ class Workbench:
             [problem] if problem else [],
         )
 
+    def reload_prompts(self) -> None:
+        """Pick up edited prompt files (the one reload path, called after a trainer's save):
+        empties the loader's cache (:func:`actor.prompt_files.reload`), re-reads the scenarios
+        and gives the judge the rubric on disk. Sessions started afterwards use the new files
+        (the customer's prompt, the feedback and debrief prompts); the rubric applies to every
+        turn judged from now on. Raises what the loader raises for a file that no longer
+        validates (nothing is replaced then)."""
+        from actor import prompt_files
+        from actor.evaluator.rubric import default_rubric
+        from actor.persona.scenario import load_scenarios
+
+        prompt_files.reload()
+        scenarios, rubric = load_scenarios(), default_rubric()
+        self.scenarios = scenarios
+        if hasattr(self.judge, "use_rubric"):
+            self.judge.use_rubric(rubric)
+
     def warm_up(self) -> float:
         """Load both model contexts and run one token through each, so the first trainee does
         not wait for a model load (~2–4 s per context on 2 cores). Returns the seconds taken;

@@ -1,7 +1,7 @@
 """Load test: concurrent rehearsal sessions through the app's stack against an OpenAI-compatible stub.
 
 ``python benchmarks/load_test.py [--sessions 50] [--turns 5] [--latency 0.2]`` starts
-:class:`actor.testing.openai_stub.OpenAIStub` (real HTTP on loopback, streaming, a fixed
+:class:`openai_stub.OpenAIStub` (``benchmarks/openai_stub.py``: real HTTP on loopback, streaming, a fixed
 latency before the first byte of every completion) and points both roles at it, then runs
 ``--sessions`` threads at once, each a trainee that starts a session and sends ``--turns``
 replies (pauses of 0.5–1.5 × ``--think`` seconds, as people do not reply in lockstep) through :class:`actor.web.RehearsalService`: the code the
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--grading-workers", type=int, default=8)
     args = parser.parse_args()
 
-    from actor.testing.openai_stub import OpenAIStub
+    from openai_stub import OpenAIStub  # benchmarks/openai_stub.py, beside this script
 
     with OpenAIStub(reply=stub_reply, latency=args.latency) as stub:
         os.environ.update({"ACTOR_PERSONA__BACKEND": "openai", "ACTOR_EVALUATOR__BACKEND": "openai",

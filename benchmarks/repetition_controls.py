@@ -29,10 +29,10 @@ from actor.persona.guard import tidy_line
 from actor.session import Workbench
 from actor.trial import SCRIPTS, load_script, play
 
-SETTINGS = {
-    "default (repeat 1.1)": {},
-    "presence 0.6": {"presence_penalty": 0.6},
-    "presence 1.0 + frequency 0.5": {"presence_penalty": 1.0, "frequency_penalty": 0.5},
+SETTINGS = {  # label: (llama.cpp sampling arguments, with the actor's steering)
+    "default (repeat 1.1)": ({}, False),
+    "presence 0.6": ({"presence_penalty": 0.6}, False),
+    "steering (word-start repeat penalty, L2+ banned words)": ({}, True),
 }
 
 
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drafts", type=int, default=2, help="drafts per turn and setting")
     parser.add_argument("--difficulty", default="medium")
     parser.add_argument("--transcripts", type=Path, help="histories from `python -m evals.actor --out FILE` instead of playing")
+    parser.add_argument("--only", default="", help="only transcripts whose name contains this (e.g. -nl-)")
+    parser.add_argument("--settings", nargs="+", help="labels of SETTINGS to run (default: all)")
+    parser.add_argument("--show", action="store_true", help="print every draft with its reasons (to read them)")
     args = parser.parse_args(argv)
 
     bench = Workbench.from_settings(Settings())
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     cases = []  # (actor, history, state)
     if args.transcripts:
         for name, data in json.loads(args.transcripts.read_text(encoding="utf-8")).items():
+            if args.only not in name:
+                continue
             actor = bench.new_session(data["scenario"], data["difficulty"], data["lang"]).actor
             history = [Utterance("customer", data["opening"]["text"])]
             for t in data["turns"]:
@@ -73,21 +78,27 @@ def main(argv: list[str] | None = None) -> None:
             if t.answer:
                 history.append(Utterance("customer", t.answer.text))
     print(f"{len(cases)} turns; {args.drafts} drafts per turn and setting")
-    for label, sampling in SETTINGS.items():
+    for label, (sampling, steer) in SETTINGS.items():
+        if args.settings and not any(x in label for x in args.settings):
+            continue
         counts = {"repeat": 0, "echo": 0, "any": 0}
         seconds, n = [], 0
         for actor, history, state in cases:
             tactic = pick_tactic(state)
-            messages = actor.messages(history, state, tactic, actor.examples(tactic, state))
+            changed = actor.stage_direction(history, state)
+            messages = actor.messages(history, state, tactic, actor.examples(tactic, state), changed)
+            steering = actor.steering(history, changed, state.level) if steer else {}
             for seed in range(args.drafts):
                 start = time.perf_counter()
-                raw = actor.draft(messages, seed=1000 + seed, **sampling)
+                raw = actor.draft(messages, seed=1000 + seed, **sampling, **steering)
                 seconds.append(time.perf_counter() - start)
                 reasons = actor.check(tidy_line(raw), raw, history, state.level)
                 n += 1
                 counts["repeat"] += "repeats an earlier line" in reasons
                 counts["echo"] += "echoes the employee" in reasons
                 counts["any"] += bool(reasons)
+                if args.show:
+                    print(f"  L{state.level} {tidy_line(raw)!r} {reasons or ''}", flush=True)
         print(f"{label:32s} repeats {counts['repeat'] / n:5.1%}  echoes {counts['echo'] / n:5.1%}  "
               f"rejected {counts['any'] / n:5.1%}  {statistics.mean(seconds):.2f} s/draft  (n={n})", flush=True)
 

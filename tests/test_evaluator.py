@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from actor.evaluator import CRITERIA, GradeRequest, Grader, applicable, classify_move, default_rubric, load_rubric
 from actor.evaluator.rules import INJECTION_MARKER, findings, mask_injection, quote_in
+from actor.prompt_files import PromptFileError
 
 
 class RecordingFake(FakeListChatModel):
@@ -51,10 +52,10 @@ def test_rubric_rejects_unknown_keys_and_wrong_ids(tmp_path):
     text = (Path(__file__).resolve().parents[1] / "prompts" / "rubric.yaml").read_text()
     bad = tmp_path / "r.yaml"
     bad.write_text(text.replace("    applies: always\n", "    applies: always\n    weight: 2\n", 1))
-    with pytest.raises(ValidationError, match="weight"):
+    with pytest.raises(PromptFileError, match="criteria.0.weight: unknown key"):
         load_rubric(bad)
     bad.write_text(text.replace("id: stays_calm", "id: keeps_cool"))
-    with pytest.raises(ValidationError, match="exactly"):
+    with pytest.raises(PromptFileError, match="exactly"):
         load_rubric(bad)
 
 

@@ -292,6 +292,11 @@ def test_the_customer_closes_the_conversation_when_the_scenario_ends():
     user = actor.messages(history, resolved, "close", [])[-1]
     assert "Je gaat akkoord met de afspraak" in user.text and "je rondt het gesprek af" in user.text
     assert "(Regie: Je gaat akkoord" in user.text
+    streamed = Actor(Recording(responses=["Goed, dan wacht ik op uw telefoontje vanmiddag."], calls=[]), SCENARIO, "nl",
+                     FakeRetriever())
+    streamed.reply(history, resolved)
+    prompt = streamed.model.calls and streamed.model.last_messages[-1].text
+    assert actor.prompt.closing.resolved[0] in prompt and "Waar is mijn pakket nou?" not in prompt  # no pressing playbook lines
     line = actor.reply(history, resolved)
     assert line.path == "model" and line.tactic == "close"
     # every draft rejected: a closing line of the prompt file, not a line that presses on
@@ -339,3 +344,37 @@ def test_friendly_scripts_never_resolve_and_skilled_ones_address_the_concern():
         elif skill == "skilled":
             read = [actor.signals(reply, "neutral") for reply in replies]
             assert any(s.facts_found for s in read) and any(s.next_step for s in read), name
+
+
+class Recording(FakeListChatModel):
+    """A fake model that accepts the embedded model's steering arguments and records them."""
+
+    supports_avoid: bool = True
+    temperature: float = 0.7
+    seed: int = 7
+    calls: list = []
+
+    last_messages: list = []
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        self.calls.append(kwargs)
+        self.last_messages = messages
+        yield from super()._stream(messages, stop=stop, run_manager=run_manager)
+
+
+def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
+    model = Recording(responses=["Derde keer dat ik hier sta!", "Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
+    state = PersonaState(level=2, aggression_type="frustration", turn=1)
+    line = Actor(model, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, state)
+    assert line.path == "regenerated" and line.rejected[0][1] == ["repeats an earlier line"]
+    first, retry = model.calls
+    assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
+    assert first["ban_words"] == ["sorry", "excuses", "bedankt"]  # L2: the customer does not apologise or thank
+    assert first["ban_openings"] == ["Ik begrijp"]
+    assert "seed" not in first and "temperature" not in first
+    assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
+    calm = Recording(responses=["Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
+    Actor(calm, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, STATE)
+    assert "ban_words" not in calm.calls[0]  # at L1 thanking is still in character
+    plain = FakeListChatModel(responses=["Ik wil nu gewoon mijn pakket mee naar huis."])
+    assert Actor(plain, SCENARIO, "nl", FakeRetriever()).steering(HISTORY, "", 3) == {}  # a model without the arguments

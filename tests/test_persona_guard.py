@@ -66,6 +66,11 @@ def test_an_apologising_customer_at_l2_and_an_echo_of_the_employee_are_rejected(
 
     assert check_line("Oh dear, I'm really sorry, you're right.", "en", level=2) == ["too cooperative for L2"]
     assert check_line("Sorry hoor, maar ik wil mijn pakket.", "nl", level=1) == []  # mild at L1 is fine
+    # opening with understanding is out of role at L2+; not understanding is not
+    assert check_line("Ik begrijp je. Wie is uw baas?", "nl", level=3) == ["too cooperative for L3"]
+    assert check_line("I understand the situation, but no.", "en", level=2) == ["too cooperative for L2"]
+    assert check_line("Ik begrijp het gewoon niet. Wie is uw baas?", "nl", level=3) == []
+    assert check_line("I see why you do this. Pathetic.", "en", level=3) == []
     employee = "Wij gaan echt niet met uw pakketje zitten verstoppen, hoor."
     assert check_line("Nee? Wij gaan echt niet met uw pakketje zitten verstoppen? Ongelooflijk.", "nl", employee=employee) == [
         "echoes the employee"]

@@ -81,6 +81,9 @@ OFFER = sig(step=True)  # a concrete next step within policy
         (diff(good=1, start=1), [ACK] * 6, dict(level=0, heard=True, demand="raised", outcome=None, changes=("no_progress",))),
         # frustration: heard + a hidden fact + a next step within policy resolves
         (diff(good=1, start=1), [FOUND, OFFER], dict(facts=(0,), offer="within", next_step=True, demand="resolved", outcome="resolved")),
+        # everything in the first reply: addressed, but the customer was not heard before it; the next reply settles it
+        (diff(good=1, start=1), [sig("acknowledge", step=True, facts={0})], dict(heard=True, demand="addressed", outcome=None)),
+        (diff(good=1, start=1), [sig("acknowledge", step=True, facts={0}), NEUTRAL], dict(outcome="resolved")),
         # a next step without any hidden fact uncovered does not address the concern
         (diff(good=1, start=1), [ACK, OFFER], dict(facts=(), demand="raised", outcome=None)),
         # a hidden fact without a next step neither

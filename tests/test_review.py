@@ -129,7 +129,8 @@ def test_prompt_files_are_validated_before_saving_and_every_version_is_kept(db, 
         prompt_files.save("scenarios/counter.yaml", bad, "tina", db, root)
     assert (root / "scenarios/counter.yaml").read_text(encoding="utf-8") == original and db.prompt_versions("scenarios/counter.yaml") == []
     persona = (root / "persona/customer.yaml").read_text(encoding="utf-8")
-    assert "unknown placeholder(s) age" in prompt_files.validate("persona/customer.yaml", persona.replace("een klant. {profile}", "een klant. {age}", 1))[0]
+    assert prompt_files.validate("persona/customer.yaml", persona.replace("een klant. {profile}", "een klant. {age}", 1)) == [
+        "nl.system: unknown placeholder(s) {age}; allowed: {employee_role} {hidden} {name} {profile} {setting} {wants}"]
     better = original.replace("good_moves_to_deescalate: 2", "good_moves_to_deescalate: 3", 1)
     sha = prompt_files.save("scenarios/counter.yaml", better, "tina", db, root)
     versions = db.prompt_versions("scenarios/counter.yaml")

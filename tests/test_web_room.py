@@ -79,7 +79,7 @@ def test_a_conversation_that_ends_by_itself_updates_the_header_and_closes_the_ch
     monkeypatch.setattr(actor.session, "next_state", lambda *a, **k: replace(real(*a, **k), outcome="resolved"))
     final = list(room.on_send(sid, ACK, None))[-1]
     assert "status: **ended**" in final[room.header] and "uitkomst: **resolved**" in final[room.header]
-    assert final[room.chat][-1] == {"role": "assistant", "content": f"*{ENDINGS['nl']['resolved']}*"}
+    assert final[room.chat][-1] == {"role": "system", "content": f"*{ENDINGS['nl']['resolved']}*"}  # not the customer's bubble
     assert final[room.reply]["interactive"] is False
     assert room.service.row(sid).status == "ended"
     assert list(room.on_send(sid, ACK, None)) == [{room.reply: {"__type__": "update", "value": ACK}}]
@@ -91,7 +91,8 @@ def test_the_chat_closes_with_a_note_in_the_sessions_language(room):
     view = room.service.view(sid)
     assert ending_note(view) is None and chat_messages(view)[-1]["content"] != f"*{ENDINGS['en'][None]}*"
     stopped = room.on_stop(sid, None)
-    assert stopped[room.chat][-1]["content"] == "*You stopped the conversation.*" and stopped[room.reflection_box]["visible"]
+    assert stopped[room.chat][-1] == {"role": "system", "content": "*You stopped the conversation.*"}
+    assert stopped[room.reflection_box]["visible"]
     for outcome, note in ENDINGS["nl"].items():
         if outcome != "stopped":
             assert ending_note(replace(view, lang="nl", status="ended", outcome=outcome)) == note

@@ -19,21 +19,19 @@ deterministic findings and ``verdict=None`` for the rest, so no trainee turn is 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-import yaml
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from actor import prompt_files
 from actor.evaluator import rules
 from actor.evaluator.assessment import CriterionResult, TurnAssessment, classify_move
-from actor.evaluator.rubric import PROMPTS_DIR, Rubric, applicable, default_rubric
+from actor.evaluator.rubric import Rubric, applicable, default_rubric
 from actor.llm import invoke_when_idle, json_mode, preemptible
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
@@ -48,22 +46,14 @@ REASON_MAX = 240  # characters per reason (keeps the small model's output short)
 TIP_MAX = 200
 
 
-class PromptTemplate(BaseModel):
-    """A prompt file: a ``system`` template and either ``user`` or ``context`` + ``question``
-    (``str.format`` placeholders); unknown keys are rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    system: str
-    user: str | None = None
-    context: str | None = None
-    question: str | None = None
-    sha256: str = ""
-
-
-def load_prompt(name: str, folder: Path = PROMPTS_DIR / "evaluator") -> PromptTemplate:
-    """Load ``<folder>/<name>.yaml``; unknown keys are rejected (``pydantic.ValidationError``)."""
-    raw = (folder / f"{name}.yaml").read_bytes()
-    return PromptTemplate.model_validate({**yaml.safe_load(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+def load_prompt(name: str) -> BaseModel:
+    """The evaluator's prompt file ``prompts/evaluator/<name>.yaml`` through the one loader
+    (:func:`actor.prompt_files.load`): ``criterion`` → :class:`~actor.prompt_files.CriterionPrompt`,
+    ``grade`` → :class:`~actor.prompt_files.GradePrompt`, ``tone``, ``debrief``, ``in_character``
+    → their models (each with ``system``, ``user`` and ``.sha256``). Raises
+    :class:`~actor.prompt_files.PromptFileError` for an invalid file, ``KeyError`` for a name
+    that is not one of them."""
+    return prompt_files.load(f"evaluator/{name}.yaml")
 
 
 @dataclass(frozen=True)

@@ -26,28 +26,24 @@ the six moves, chose ``provoke`` for most polite replies, and asked yes/no check
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict
-
+from actor import prompt_files
 from actor.evaluator import rules
 from actor.evaluator.assessment import Move
 from actor.evaluator.grader import GradeRequest
-from actor.evaluator.rubric import PROMPTS_DIR
 
 MOVES: tuple[str, ...] = get_args(Move)
 
 
-class MoveBank(BaseModel):
-    """``prompts/evaluator/moves.yaml``: example replies per move (unknown keys rejected)."""
+class MoveBank(prompt_files.PromptModel):
+    """``prompts/evaluator/moves.yaml``: example replies per move (unknown keys rejected;
+    ``sha256`` set by the loader)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     acknowledge: list[str]
     boundary: list[str]
     cave: list[str]
@@ -56,9 +52,10 @@ class MoveBank(BaseModel):
 
 
 def load_bank(path: Path | None = None) -> tuple[MoveBank, str]:
-    """``(bank, sha256 of the file)``; raises ``pydantic.ValidationError`` for a bad file."""
-    raw = (path or PROMPTS_DIR / "evaluator" / "moves.yaml").read_bytes()
-    return MoveBank.model_validate(yaml.safe_load(raw)), hashlib.sha256(raw).hexdigest()
+    """``(bank, sha256 of the file)`` (default the shipped file); raises
+    :class:`~actor.prompt_files.PromptFileError` for a bad file, ``FileNotFoundError``."""
+    bank = prompt_files.read(path, "evaluator/moves.yaml") if path else prompt_files.load("evaluator/moves.yaml")
+    return bank, bank.sha256
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,12 @@ persona state, never by the model (see :func:`applicable`).
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from actor import prompt_files
 from actor.domain import PROMPTS_DIR, Bilingual, Lang  # noqa: F401  (re-exported)
 
 CRITERIA: tuple[str, ...] = (
@@ -57,13 +55,12 @@ class Criterion(BaseModel):
         return v
 
 
-class Rubric(BaseModel):
-    """The whole rubric; ``sha256`` is the hash of the file it was loaded from."""
+class Rubric(prompt_files.PromptModel):
+    """The whole rubric (``prompts/rubric.yaml``); unknown keys rejected. ``sha256`` (the hash
+    of the file it was loaded from) is set by the loader, never by the file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     version: int
     criteria: tuple[Criterion, ...]
-    sha256: str = ""
 
     @field_validator("criteria")
     @classmethod
@@ -84,19 +81,18 @@ class Rubric(BaseModel):
 def load_rubric(path: Path | None = None) -> Rubric:
     """Load and validate a rubric file (default ``prompts/rubric.yaml``).
 
-    Raises ``pydantic.ValidationError`` (unknown keys, wrong ids, 2–5 checks) or
-    ``FileNotFoundError``.
+    Raises :class:`actor.prompt_files.PromptFileError` (a ``ValueError``: unknown keys, wrong
+    ids, 2–5 checks, a ``sha256`` key) or ``FileNotFoundError``.
     """
-    path = path or PROMPTS_DIR / "rubric.yaml"
-    raw = path.read_bytes()
-    data = yaml.safe_load(raw)
-    return Rubric.model_validate({**data, "sha256": hashlib.sha256(raw).hexdigest()})
+    if path is None:
+        return default_rubric()
+    return prompt_files.read(path, "rubric.yaml")
 
 
-@lru_cache(maxsize=1)
 def default_rubric() -> Rubric:
-    """The shipped rubric, loaded once per process (immutable)."""
-    return load_rubric()
+    """The shipped rubric, read once per process (immutable) until
+    :func:`actor.prompt_files.reload`. Raises as :func:`load_rubric`."""
+    return prompt_files.load("rubric.yaml")
 
 
 def applicable(rubric: Rubric, level: int, aggression_type: str | None = None, tactic: str | None = None) -> list[str]:

@@ -76,13 +76,18 @@ class Judge:
                  model_id: str = "") -> None:
         self.featurizer = Featurizer(embeddings)
         self.heads = heads
-        self.rubric = rubric or default_rubric()
         self.writer = writer
         self.model_id = model_id
+        self.use_rubric(rubric or default_rubric())
+
+    def use_rubric(self, rubric: Rubric) -> None:
+        """Judge with ``rubric`` from now on (a trainer saved a new version); a criterion whose
+        definition differs from the one its head was fitted on loses its calibrated head."""
+        heads = self.heads
         fitted = (heads.extra or {}).get("criterion_sha256", {}) if heads else {}
-        # a criterion rewritten in the rubric after fitting has no calibrated head
-        self.calibrated = {cid: bool(heads and cid in heads.criteria and fitted.get(cid, criterion_hash(self.rubric, cid))
-                                     == criterion_hash(self.rubric, cid)) for cid in (c.id for c in self.rubric.criteria)}
+        self.calibrated = {cid: bool(heads and cid in heads.criteria and fitted.get(cid, criterion_hash(rubric, cid))
+                                     == criterion_hash(rubric, cid)) for cid in (c.id for c in rubric.criteria)}
+        self.rubric = rubric
 
     def verdicts(self, req: GradeRequest) -> TurnAssessment:
         """Verdicts, move and tone of ``req.reply`` (no chat model; tens of milliseconds).

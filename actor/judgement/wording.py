@@ -23,26 +23,23 @@ or a tip that teaches a false promise.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import string
 from pathlib import Path
 
-import yaml
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
-from pydantic import BaseModel, ConfigDict, field_validator
 
+from actor import prompt_files
 from actor.evaluator import rules
 from actor.evaluator.assessment import TurnAssessment
 from actor.evaluator.grader import GradeRequest
-from actor.evaluator.rubric import PROMPTS_DIR, Rubric
+from actor.evaluator.rubric import Rubric
 from actor.llm import invoke_when_idle, json_mode, preemptible
+from actor.prompt_files import WordingPrompt  # noqa: F401  (re-exported)
 
 LANGUAGE_NAMES = {"nl": "Dutch (Nederlands)", "en": "English"}
 WHY_MAX = 200
 BETTER_MAX = 300
-_FIELDS = {"language", "scenario", "customer", "reply", "failed"}
 _STOP = {
     "nl": {"de", "het", "een", "en", "van", "is", "dat", "niet", "je", "u", "ik", "wat", "om", "op", "te", "in", "zijn",
            "met", "voor", "er", "maar", "ook", "als", "bij", "wel", "nog", "kan", "dit", "geen", "hebt", "heeft", "uw",
@@ -57,27 +54,14 @@ _PRAISE = {
 }
 
 
-class WordingPrompt(BaseModel):
-    """``prompts/judgement/wording.yaml``: ``system`` and ``user`` templates; unknown keys and
-    unknown placeholders are rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    system: str
-    user: str
-
-    @field_validator("system", "user")
-    @classmethod
-    def _placeholders(cls, v: str) -> str:
-        used = {name for _, name, _, _ in string.Formatter().parse(v) if name}
-        if used - _FIELDS:
-            raise ValueError(f"unknown placeholders {sorted(used - _FIELDS)}; allowed: {sorted(_FIELDS)}")
-        return v
-
-
 def load_wording_prompt(path: Path | None = None) -> tuple[WordingPrompt, str]:
-    """``(prompt, sha256 of the file)``. Raises ``pydantic.ValidationError`` for a bad file."""
-    raw = (path or PROMPTS_DIR / "judgement" / "wording.yaml").read_bytes()
-    return WordingPrompt.model_validate(yaml.safe_load(raw)), hashlib.sha256(raw).hexdigest()
+    """``(prompt, sha256 of the file)``, default the shipped ``prompts/judgement/wording.yaml``
+    (read through :mod:`actor.prompt_files`). Raises
+    :class:`~actor.prompt_files.PromptFileError` for a bad file (unknown keys or placeholders,
+    ``{reply}``, ``{failed}`` or ``{language}`` missing), ``FileNotFoundError``."""
+    name = "judgement/wording.yaml"
+    prompt = prompt_files.read(path, name) if path else prompt_files.load(name)
+    return prompt, prompt.sha256
 
 
 def language_of(text: str) -> str | None:

@@ -128,6 +128,16 @@ class LoadedModel:
     switches: int = 0
     switch_seconds: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
+    word_starts: dict[int, bool] = field(default_factory=dict, repr=False)
+
+    def word_start(self, token: int) -> bool:
+        """Whether ``token`` begins a word: its text starts with whitespace or is not a letter
+        or digit (punctuation, an emoji, a special token). Cached per token id."""
+        cache = self.word_starts
+        if token not in cache:
+            piece = self.llama.detokenize([token]).decode("utf-8", errors="ignore")
+            cache[token] = not piece or piece[0].isspace() or not piece[0].isalnum()
+        return cache[token]
 
     def count(self, priority: str, new_prompt_tokens: int, generated: int) -> None:
         """Add one computation's token counts to :attr:`counters`."""
@@ -283,43 +293,105 @@ def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to)
     return {"choices": [{"message": {"content": text}, "finish_reason": finish}], "usage": usage}
 
 
-AVOID_TOKENS = 5
-"""Token n-gram length :class:`AvoidNgrams` blocks: a run of this many tokens from an avoided text
-cannot be produced (about four words: short phrases such as "mijn pakket" stay possible)."""
+REPEAT_ALLOWED = 3
+"""Tokens of an earlier text a reply may reproduce in a row without penalty (short phrases such
+as "mijn pakket" stay free); see :class:`RepeatPenalty`."""
+REPEAT_BASE = 2.0
+REPEAT_MULTIPLIER = 1.0
 
 
-class AvoidNgrams:
-    """A llama-cpp-python logits processor that stops the model from reproducing any run of
-    ``n`` tokens of the given token sequences (earlier lines, instruction headings): when the
-    last ``n - 1`` generated or prompt tokens match the start of such a run, the token that would
-    complete it gets ``-inf``. ``sequences``: token id lists. Called once per generated token with
-    ``(input_ids, scores)`` (numpy arrays over the whole vocabulary) and returns the scores."""
+class RepeatPenalty:
+    """A llama-cpp-python logits processor in the manner of the DRY sampler ("Don't Repeat
+    Yourself", p-e-w, llama.cpp PR #9702), applied at word starts only.
 
-    def __init__(self, sequences: list[list[int]], n: int = AVOID_TOKENS) -> None:
-        self.n = n
-        self.next: dict[tuple[int, ...], set[int]] = {}
-        for seq in sequences:
-            for i in range(len(seq) - n + 1):
-                self.next.setdefault(tuple(seq[i:i + n - 1]), set()).add(seq[i + n - 1])
+    ``sequences``: token id lists of texts the reply must not reproduce (earlier lines).
+    ``word_start(token_id) -> bool``: whether a token begins a word (its text starts with a space
+    or is punctuation). ``banned``: token ids that may not be produced at all (``-inf``; e.g.
+    "sorry" for a customer at a high escalation level). ``openings``: token id lists a reply may
+    not start with: when the reply so far is an opening without its last token, that token gets
+    ``-inf`` (the last token is the first token of the opening's last word, so the reply starts
+    with another word, never with a misspelt one).
+
+    At each step, for every token that would continue a run the context's tail shares with one of
+    ``sequences``, the run's length ``m`` (tokens) is found; when ``m >= allowed`` and the token
+    begins a word, its logit drops by ``multiplier * base ** (m - allowed)``. Only word-start
+    tokens are penalised, so the model leaves a repeat by choosing another *word*, never by
+    misspelling one (blocking any token, as a plain n-gram ban does, made the 1.5B model write
+    "jasa" for "jas"). Called once per generated token with ``(input_ids, scores)`` (numpy arrays
+    over the whole vocabulary); returns the scores."""
+
+    def __init__(self, sequences: list[list[int]], word_start, banned: Sequence[int] = (),
+                 openings: Sequence[Sequence[int]] = (), allowed: int = REPEAT_ALLOWED, base: float = REPEAT_BASE,
+                 multiplier: float = REPEAT_MULTIPLIER) -> None:
+        self.sequences = [list(s) for s in sequences if s]
+        self.word_start = word_start
+        self.banned = sorted(set(banned))
+        self.openings = [list(o) for o in openings if o]
+        self.prompt_tokens: int | None = None  # set on the first call: what comes after is the reply
+        self.allowed, self.base, self.multiplier = allowed, base, multiplier
+
+    def runs(self, tail: Sequence[int]) -> dict[int, int]:
+        """``{token: longest run}``: for each token that would continue a run of the end of
+        ``tail`` found in a sequence, the length of that run (tokens)."""
+        found: dict[int, int] = {}
+        if not tail:
+            return found
+        last = tail[-1]
+        for seq in self.sequences:
+            for j in range(len(seq) - 1):
+                if seq[j] != last:
+                    continue
+                m = 1
+                while m <= j and m < len(tail) and seq[j - m] == tail[-1 - m]:
+                    m += 1
+                nxt = seq[j + 1]
+                if m > found.get(nxt, 0):
+                    found[nxt] = m
+        return found
 
     def __call__(self, input_ids, scores):
-        if len(input_ids) >= self.n - 1:
-            banned = self.next.get(tuple(int(t) for t in input_ids[-(self.n - 1):]))
-            if banned:
-                scores[list(banned)] = -float("inf")
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        if self.banned:
+            scores[self.banned] = -float("inf")
+        reply = [int(t) for t in input_ids[self.prompt_tokens:]]
+        for opening in self.openings:
+            if reply == opening[:-1]:
+                scores[opening[-1]] = -float("inf")
+        tail = [int(t) for t in input_ids[-64:]]
+        for token, m in self.runs(tail).items():
+            if m >= self.allowed and self.word_start(token):
+                scores[token] -= self.multiplier * self.base ** (m - self.allowed)
         return scores
 
 
-def avoid_processor(llama, texts: Sequence[str], n: int = AVOID_TOKENS):
-    """A ``LogitsProcessorList`` with :class:`AvoidNgrams` for ``texts`` (each tokenised as it
-    starts a line and as it continues one, since a leading space changes the tokens)."""
+def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_words: Sequence[str] = (),
+                       ban_openings: Sequence[str] = ()):
+    """A ``LogitsProcessorList`` with one :class:`RepeatPenalty`: runs of ``avoid`` texts (each
+    tokenised as it starts a line and as it continues one, since a leading space changes the
+    tokens) are penalised; each of ``ban_words`` that is a single token in one of its spellings
+    (as typed, capitalised, after a space) cannot be produced in that spelling; the reply cannot
+    start with any of ``ban_openings`` (phrases of two or more words, as typed)."""
     from llama_cpp import LogitsProcessorList
 
+    llama = loaded.llama
     seqs = []
-    for text in texts:
+    for text in avoid:
         for variant in (text, " " + text):
             seqs.append(llama.tokenize(variant.encode("utf-8"), add_bos=False, special=False))
-    return LogitsProcessorList([AvoidNgrams(seqs, n)])
+    banned = set()
+    for word in ban_words:
+        for variant in {word, word.capitalize(), " " + word, " " + word.capitalize()}:
+            ids = llama.tokenize(variant.encode("utf-8"), add_bos=False, special=False)
+            if len(ids) == 1:
+                banned.add(ids[0])
+    openings = []
+    for phrase in ban_openings:
+        head, _, last = phrase.rpartition(" ")
+        if head:
+            tok = lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+            openings.append(tok(head) + tok(" " + last)[:1])
+    return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings)])
 
 
 def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
@@ -348,8 +420,9 @@ class LocalChatModel(BaseChatModel):
     (per reply), ``seed`` (``None`` = random), ``stop`` (default stop sequences), ``top_p``,
     ``repeat_penalty``, ``presence_penalty``, ``frequency_penalty`` (llama.cpp applies the three
     penalties to the last 64 generated tokens only, not to the prompt). Extra call kwargs:
-    ``response_format`` (see module docstring), ``avoid`` (texts whose runs of
-    :data:`AVOID_TOKENS` tokens the reply must not reproduce, see :class:`AvoidNgrams`),
+    ``response_format`` (see module docstring), ``avoid`` (texts whose runs the reply
+    should not reproduce), ``ban_words`` (words it may not say) and ``ban_openings`` (phrases it
+    may not start with), see :class:`RepeatPenalty`;
     ``priority`` and any of the sampling fields.
 
     Each result carries ``usage_metadata`` (prompt / completion tokens) and
@@ -378,7 +451,7 @@ class LocalChatModel(BaseChatModel):
     """The context keeps the last prompt's KV cache: a prompt that starts like the previous one
     only evaluates the new tokens (callers may pre-evaluate a known prefix)."""
     supports_avoid: bool = True
-    """Calls accept ``avoid=[texts]`` (see :class:`AvoidNgrams`)."""
+    """Calls accept ``avoid``, ``ban_words`` and ``ban_openings`` (see :class:`RepeatPenalty`)."""
     priority: Priority = "foreground"
     """``foreground`` (the customer) goes first, then ``prefill``, then ``background`` work;
     less urgent work gives way within a slice (see :class:`ModelScheduler`). A call may pass
@@ -419,9 +492,9 @@ class LocalChatModel(BaseChatModel):
         if "response_format" in kwargs:
             params["response_format"] = kwargs.pop("response_format")
         kwargs.pop("priority", None)
-        avoid = kwargs.pop("avoid", None)
-        if avoid:
-            params["logits_processor"] = avoid_processor(self.loaded().llama, avoid)
+        steer = {k: kwargs.pop(k) or () for k in ("avoid", "ban_words", "ban_openings") if k in kwargs}
+        if any(steer.values()):
+            params["logits_processor"] = steering_processor(self.loaded(), **steer)
         if kwargs:
             raise TypeError(f"unsupported arguments for the local model: {sorted(kwargs)}")
         return params

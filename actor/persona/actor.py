@@ -13,7 +13,6 @@ state machine (hidden facts, a next step within policy; :mod:`actor.persona.conc
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from difflib import SequenceMatcher
@@ -21,14 +20,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Literal
 
-import yaml
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from actor.domain import PROMPTS_DIR
 from actor.persona.concern import ReplyReader, asks_role_reversal
-from actor.persona.guard import MAX_WORDS, check_line, repeats, tidy_line
+from actor.persona.guard import COOPERATIVE_OPENINGS, COOPERATIVE_WORDS, MAX_WORDS, check_line, repeats, tidy_line
 from actor.persona.scenario import Scenario
 from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
@@ -103,8 +100,8 @@ class StageDirections(BaseModel):
 
 
 class Closing(BaseModel):
-    """The customer's last lines for when every draft failed: after the scenario resolved, and
-    after the employee ended the conversation."""
+    """The customer's last lines after the scenario resolved, and after the employee ended the
+    conversation: the examples of the closing line's prompt, and its fallback."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     resolved: list[str] = Field(min_length=1)
@@ -133,10 +130,15 @@ class PersonaPrompt(BaseModel):
 
 
 def load_persona_prompt(path: Path | None = None) -> tuple[dict[str, PersonaPrompt], str]:
-    """``({lang: PersonaPrompt}, sha256 of the file)``."""
-    raw = (path or PROMPTS_DIR / "persona" / "customer.yaml").read_bytes()
-    data = yaml.safe_load(raw)
-    return {lang: PersonaPrompt.model_validate(v) for lang, v in data.items()}, hashlib.sha256(raw).hexdigest()
+    """``({lang: PersonaPrompt}, sha256 of the file)`` for ``path`` (default: the shipped
+    ``prompts/persona/customer.yaml``, through the prompt-file loader's cache, so a trainer's
+    saved edit is used after :func:`actor.prompt_files.reload`). Fields and placeholders are
+    checked by :mod:`actor.prompt_files`; raises its ``PromptFileError`` for an invalid file."""
+    from actor import prompt_files  # it imports this module for the editor's validation
+
+    name = "persona/customer.yaml"
+    file = prompt_files.read(path, name) if path else prompt_files.load(name)
+    return {"nl": file.nl, "en": file.en}, file.sha256
 
 
 def instruction_texts(prompt: PersonaPrompt, lang: str) -> tuple[list[str], list[str]]:
@@ -226,9 +228,12 @@ class Actor:
     from the scenario files and ``knowledge_dir``, default the configured knowledge folder);
     ``embeddings``: optional, to read hidden facts from the trainee's reply by similarity too;
     ``sampling``: extra generation arguments for the model (e.g. ``presence_penalty``);
-    ``avoid_repeats``: block the model from producing runs of earlier lines' tokens (models with
-    ``supports_avoid``; off by default: measured on the counter scripts it cut fallbacks but the
-    small model then misspelt words to get around the block, see ``benchmarks/repetition_controls.py``).
+    ``steer``: for models with ``supports_avoid`` (the embedded one), penalise runs of earlier
+    lines of either speaker at word starts and forbid the cooperative words and openings of
+    :mod:`actor.persona.guard` from L2 on (see
+    :class:`~actor.llm.local.RepeatPenalty`; measured with ``benchmarks/repetition_controls.py``);
+    ``retry_temperature``: the sampling temperature of a regenerated draft (models with a
+    ``temperature`` field), so a retry does not redraw the rejected line.
     Raises what :meth:`SceneCheck.from_files` raises for invalid course files.
     """
 
@@ -236,14 +241,16 @@ class Actor:
 
     def __init__(self, model: BaseChatModel, scenario: Scenario, lang: str, retriever=None, max_attempts: int = 3,
                  scene: SceneCheck | None = None, embeddings=None, knowledge_dir: Path | None = None,
-                 sampling: dict | None = None, avoid_repeats: bool = False) -> None:
+                 sampling: dict | None = None, steer: bool = True,
+                 retry_temperature: float = 1.0) -> None:
         self.model = model
         self.scenario = scenario
         self.lang = lang
         self.retriever = retriever
         self.max_attempts = max_attempts
         self.sampling = dict(sampling or {})
-        self.avoid_repeats = avoid_repeats
+        self.steer = steer
+        self.retry_temperature = retry_temperature
         prompts, self.prompt_sha256 = load_persona_prompt()
         self._prompt = prompts[lang]
         texts, phrases = instruction_texts(self._prompt, lang)
@@ -441,18 +448,17 @@ class Actor:
         the prompt file). A failed model call is one failed attempt.
         """
         known = history[:-1] if history and history[-1].speaker == "employee" else history
-        examples = self.upcoming_examples(known, before or state)
-        tactic = "close" if state.ended else pick_tactic(state)  # a closing line presses no more
+        if state.ended:  # a closing line presses no more: its examples are the prompt file's closing lines
+            examples, tactic = self.closing_lines(state), "close"
+        else:
+            examples, tactic = self.upcoming_examples(known, before or state), pick_tactic(state)
         level = 0 if state.outcome == "resolved" else state.level  # accepting may sound cooperative
         changed = self.stage_direction(history, state)
         messages = self.messages(history, state, tactic, examples, changed)
         rejected: list[tuple[str, list[str]]] = []
         start = time.perf_counter()
-        seed = getattr(self.model, "seed", None)
         for attempt in range(self.max_attempts):
-            vary = {"seed": seed + attempt} if isinstance(seed, int) and attempt else {}  # a fixed seed would redraw the same line
-            if self.avoid_repeats and getattr(self.model, "supports_avoid", False):  # block earlier word runs
-                vary["avoid"] = self.avoided(history, changed) + [text for text, _ in rejected]
+            vary = self.steering(history, changed, level, rejected, attempt)
             shown: str | None = None
             shown_at: float | None = None
             raw, head_reasons = "", []
@@ -500,6 +506,26 @@ class Actor:
         yield text
         yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, seconds={"shown": shown_at, "line": shown_at})
 
+    def steering(self, history: list[Utterance], changed: str, level: int,
+                 rejected: list[tuple[str, list[str]]] = (), attempt: int = 0) -> dict:
+        """Extra generation arguments for one draft: another seed and :attr:`retry_temperature`
+        on a retry (a fixed seed would redraw the same line); with :attr:`steer` on a model that
+        ``supports_avoid``, ``avoid`` (:meth:`avoided` plus the drafts already rejected) and,
+        from L2 on, ``ban_words`` and ``ban_openings`` (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
+        :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`)."""
+        vary: dict = {}
+        seed = getattr(self.model, "seed", None)
+        if attempt and isinstance(seed, int):
+            vary["seed"] = seed + attempt
+        if attempt and isinstance(getattr(self.model, "temperature", None), (int, float)):
+            vary["temperature"] = max(self.model.temperature, self.retry_temperature)
+        if self.steer and getattr(self.model, "supports_avoid", False):
+            vary["avoid"] = self.avoided(history, changed) + [text for text, _ in rejected]
+            if level >= 2:
+                vary["ban_words"] = list(COOPERATIVE_WORDS[self.lang])
+                vary["ban_openings"] = list(COOPERATIVE_OPENINGS[self.lang])
+        return vary
+
     def avoided(self, history: list[Utterance], changed: str) -> list[str]:
         """Texts whose word runs a draft must not reproduce (for models that accept ``avoid``):
         every earlier line of either speaker, the prompt's headings and the stage direction."""
@@ -534,6 +560,12 @@ class Actor:
             pass
         return raw
 
+    def closing_lines(self, state: PersonaState) -> list[str]:
+        """The prompt file's closing lines for an ended scenario: ``closing.resolved`` when it
+        resolved, else ``closing.ended``."""
+        closing = self._prompt.closing
+        return list(closing.resolved if state.outcome == "resolved" else closing.ended)
+
     def _fallback(self, examples: list[str], history: list[Utterance], state: PersonaState) -> str:
         """The first candidate that passes :meth:`check`: after a role-reversal attempt the prompt's
         in-character lines first, otherwise the playbook lines first; when none passes, the
@@ -541,8 +573,7 @@ class Actor:
         stay = list(self._prompt.stay_in_role)
         last = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
         if state.ended:
-            closing = self._prompt.closing
-            candidates = list(closing.resolved if state.outcome == "resolved" else closing.ended)
+            candidates = self.closing_lines(state)
         elif last and asks_role_reversal(last):
             candidates = stay + examples
         else:

@@ -54,7 +54,17 @@ _COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropp
     r"\bsorry\b", r"\bi apologi[sz]e\b", r"\bthank(?:s| you)\b", r"\bi appreciate\b", r"\byou(?:'re| are) right\b",
     r"\bexcuses\b", r"\bhet spijt me\b", r"\bbedankt\b", r"\bdank (?:u|je)\b", r"\b(?:u|je) hebt gelijk\b",
     r"\bi understand your position\b", r"\bik begrijp (?:uw|je) standpunt\b",
+    # opening with understanding ("Ik begrijp je.", "I understand the situation"), unless it is "I don't get ..."
+    r"^\W*ik begrijp\b(?!\s+(?:\w+\s+){0,3}niet\b)", r"^\W*i (?:understand|see)\b(?!\s+(?:\w+\s+){0,3}(?:why|how)\b)",
 ]
+COOPERATIVE_WORDS = {  # single words of _COOPERATIVE, which the embedded model is kept from saying at L2+
+    "nl": ("sorry", "excuses", "bedankt"),
+    "en": ("sorry", "thanks", "thank", "apologise", "apologize", "appreciate"),
+}
+COOPERATIVE_OPENINGS = {  # openings of _COOPERATIVE, which the embedded model is kept from starting with at L2+
+    "nl": ("Ik begrijp",),
+    "en": ("I understand", "I see"),
+}
 _STOPWORDS = {
     "nl": {"de", "het", "een", "ik", "u", "je", "jij", "niet", "dat", "is", "en", "van", "wat", "nu", "hier", "mijn", "jullie",
            "maar", "met", "voor", "op", "dit", "wil", "ben", "heb", "zijn", "geen", "nog", "al", "wel", "toch", "hoe", "waarom"},

@@ -31,7 +31,8 @@ Concern
   Acknowledgement never addresses it.
 - The scenario *resolves* (``outcome="resolved"``) only when the concern is addressed, the reply
   is not a provocation or a concession, and the customer is calm enough: a frustrated customer
-  at L0–L1 who has been heard; an instrumental or white-collar customer at L0–L2 whose boundary
+  at L0–L1 who was heard in an earlier reply (one reply that acknowledges, finds the parcel and
+  agrees the next step is news to take in, not yet a settled customer); an instrumental or white-collar customer at L0–L2 whose boundary
   has been tested at least once and held.
 - A threat (L4) ended correctly by the trainee ends the scenario as a success; ending the
   conversation below L4 ends it early.
@@ -203,7 +204,7 @@ def next_state(state: PersonaState, signals: TurnSignals | str, difficulty: Diff
             s = replace(s, pressure=pressure)
     else:
         s = replace(s, streak=0)
-    if _accepts(replace(s, level=max(level_before, s.level))):  # calm before this reply, not just after it
+    if _accepts(replace(s, level=max(level_before, s.level), heard=state.heard)):  # calm and heard before this reply
         return replace(done(s), demand="resolved", outcome="resolved")
     return done(s)
 

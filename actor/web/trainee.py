@@ -105,8 +105,8 @@ def ending_note(view: SessionView) -> str | None:
 def chat_messages(view: SessionView) -> list[dict]:
     """The active branch as chat messages (``{"role", "content"}``, content Markdown with every
     spoken line through :func:`render.text`): customer = assistant (left), trainee = user
-    (right); an ended conversation closes with :func:`ending_note` (an assistant message
-    marked ``metadata.status = "done"``)."""
+    (right); an ended conversation closes with :func:`ending_note` as a ``system`` message
+    (Gradio shows it centred, apart from the customer's lines)."""
     out = [{"role": "assistant", "content": render.text(view.opening)}]
     for t in view.turns:
         out.append({"role": "user", "content": render.text(t.reply)})
@@ -114,7 +114,7 @@ def chat_messages(view: SessionView) -> list[dict]:
             out.append({"role": "assistant", "content": render.text(t.answer.text)})
     note = ending_note(view)
     if note:
-        out.append({"role": "assistant", "content": f"*{note}*"})
+        out.append({"role": "system", "content": f"*{note}*"})
     return out
 
 

@@ -1,11 +1,15 @@
-"""The trainer workspace (Gradio): edit scenarios, the customer's prompt, the rubric and the
-evaluator's files with validation shown inline (an invalid save changes nothing on disk),
-preview the customer's prompt as the model will see it, read every saved version, try a text
-against scripted trainees, and run an A/B comparison of two versions with the actor's figures.
+"""The trainer workspace (Gradio): edit the files the app uses (scenarios, the customer's
+prompt, the rubric, the feedback and debrief prompts) with validation shown inline (an invalid
+save changes nothing on disk), preview the customer's prompt as the model will see it, read every
+saved version, try a text against scripted trainees, and run an A/B comparison of two versions
+with the actor's figures.
 
-Only trainers (or everyone when the app runs without login) may use it. A saved scenario is used
-by sessions started afterwards; the other files take effect for new sessions (the customer's
-prompt) or after a restart (rubric, evaluator prompts, move examples). A text longer than
+Only trainers (or everyone when the app runs without login) may use it. Files only the
+evaluation harness reads are not offered (see :data:`actor.prompt_files.FILES`). Validation is
+the loader's own (:func:`actor.prompt_files.validate`: required fields, unknown keys, allowed and
+required placeholders). After a save the workbench reloads the prompt files
+(:meth:`actor.session.Workbench.reload_prompts`): sessions started afterwards use the new
+version, and a new rubric applies to every turn judged from then on. A text longer than
 :data:`MAX_FILE_BYTES` is refused before it is parsed, with the limit in the message. Prompts,
 transcripts and validation messages are shown as text (:func:`actor.web.render.text`).
 """
@@ -23,7 +27,7 @@ from actor.auth import Users
 from actor.db import Database
 from actor.evaluator.rubric import PROMPTS_DIR
 from actor.persona.actor import Actor, PersonaPrompt, Utterance, pick_tactic
-from actor.persona.scenario import Scenario, load_scenarios
+from actor.persona.scenario import Scenario
 from actor.persona.state import initial_state
 from actor.web.render import text as as_text
 
@@ -43,6 +47,21 @@ def problems_of(path: str, text: str) -> list[str]:
     """The size problem of ``text``, else its validation problems as the file ``path`` (empty =
     valid); an over-long text is not parsed."""
     return size_problems(text) or prompt_files.validate(path, text)
+
+
+def save_edit(path: str, text: str, author: str, db: Database, bench, root: Path = PROMPTS_DIR) -> str:
+    """Save a trainer's edit of ``path`` (relative to ``root``) and reload the prompt files
+    (``bench.reload_prompts()``); returns the new version's sha256. Raises
+    :class:`actor.prompt_files.PromptFileError` (a ``ValueError``) whose ``problems`` name what
+    is wrong (too long, a missing field, an unknown key or placeholder, a missing placeholder,
+    a ``sha256`` key, a file the app does not use): the file, the stored versions and the
+    workbench are then unchanged."""
+    problems = problems_of(path, text)
+    if problems:
+        raise prompt_files.PromptFileError(problems)
+    sha = prompt_files.save(path, text, author, db, root)
+    bench.reload_prompts()
+    return sha
 
 
 def may_train(users: Users, request: gr.Request | None) -> bool:
@@ -127,7 +146,7 @@ def build_trainer(db: Database, users: Users, bench) -> None:
     """The workspace's components and events, inside the caller's ``gr.Blocks``/``gr.Tab``."""
     files = prompt_files.editable()
     gr.Markdown("### Scenarios, personas and the rubric\nPick a file, edit it, validate, save. "
-                "Nothing invalid is saved; every saved version is kept.")
+                "Nothing invalid is saved; every saved version is kept, and new sessions use the saved one.")
     with gr.Row():
         path = gr.Dropdown(files, value=files[0] if files else None, label="File", scale=3, elem_id="trainer-file")
         load = gr.Button("Load", scale=1)
@@ -218,12 +237,10 @@ def build_trainer(db: Database, users: Users, bench) -> None:
 
     def on_save(p, text, request: gr.Request):
         guard(request)
-        problems = problems_of(p, text)
-        if problems:
-            return report(problems), gr.update()
-        sha = prompt_files.save(p, text, getattr(request, "username", None) or "trainer", db)
-        if p.startswith("scenarios/"):
-            bench.scenarios = load_scenarios()  # new sessions use the saved scenario
+        try:
+            sha = save_edit(p, text, getattr(request, "username", None) or "trainer", db, bench)
+        except prompt_files.PromptFileError as exc:
+            return report(exc.problems), gr.update()
         return f"✓ saved as version `{sha[:12]}`", version_choices(p)
 
     save.click(on_save, [path, editor], [status, versions])

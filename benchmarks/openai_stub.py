@@ -1,4 +1,4 @@
-"""A tiny OpenAI-compatible HTTP server for tests and load benchmarks (loopback only).
+"""A tiny OpenAI-compatible HTTP server for the load benchmark (loopback only).
 
 Serves ``GET /v1/models`` and ``POST /v1/chat/completions`` (plain and ``stream: true`` as
 server-sent events) with a fixed reply and a fixed added latency. It is a real HTTP server in a
@@ -23,7 +23,8 @@ class OpenAIStub:
     ``reply``: the assistant text of every completion (streamed word by word), or a function
     ``(request body) -> text`` (e.g. JSON that fits the request's ``response_format``);
     ``latency``: seconds added before the first byte of every completion.
-    ``requests`` collects every request body received (dicts), for assertions.
+    ``requests`` collects every request body received (dicts). ``base_url`` raises
+    ``AssertionError`` outside the ``with`` block; binding the port raises ``OSError``.
     """
 
     def __init__(self, reply="This is the stub speaking.", latency: float = 0.0, model: str = "stub-model") -> None:
