@@ -117,7 +117,7 @@ def chat_command(
     assessment: bool = typer.Option(False, "--assessment", help="hide the per-turn feedback"),
 ) -> None:
     """Rehearse in the terminal. Type your reply; an empty line or /stop ends the conversation."""
-    from actor.evaluator import TurnRecord, write_debrief
+    from actor.evaluator import write_debrief
     from actor.llm import chat_model, model_id
     from actor.session import open_session
 
@@ -153,8 +153,7 @@ def chat_command(
         if t.assessment is None:
             session.grade(t)
     if session.turns:
-        records = [TurnRecord(t.number, t.customer_line, t.reply, t.assessment, t.state_after.level) for t in session.turns]
-        debrief = write_debrief(records, lang.value, chat_model("evaluator", settings), model_id("evaluator", settings))
+        debrief = write_debrief(session.turns, lang.value, chat_model("evaluator", settings), model_id("evaluator", settings))
         console.print(debrief.markdown, highlight=False)
 
 
@@ -184,7 +183,7 @@ def simulate_command(
         if session.ended:
             break
         turn = session.turn(reply)
-        console.print(f"L{turn.state_before.level}→L{turn.state_after.level} {turn.move.move:16s} "
+        console.print(f"L{turn.state_before.level}→L{turn.state_after.level} {turn.move:16s} "
                       f"{turn.answer.path if turn.answer else 'end':12s} {turn.answer.text if turn.answer else session.state.outcome}",
                       highlight=False)
     out.write_text(json.dumps(session.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")

@@ -4,6 +4,9 @@ Used by the reviewer workspace (:mod:`actor.web.reviewer`) and by ``actor export
 ``actor import``. A reviewer's override never replaces the evaluator's verdict: both are kept
 and shown; the *effective* verdict of a criterion is the newest override, else the evaluator's.
 
+Turns are read as :class:`~actor.record.TurnRecord`\\ s (:meth:`actor.db.Database.records`),
+the shape the trainee's page shows; only the JSON export and import work on the stored rows.
+
 Export formats: JSON (every stored column of the session, all its turns on every branch, the
 overrides and comments; :func:`import_session` re-creates identical records), CSV (one row per
 turn of the active branch, evaluator and effective verdict per criterion) and Markdown (the
@@ -31,6 +34,7 @@ from typing import Any
 from actor.db import Database
 from actor.db.models import CommentRow, OverrideRow, SessionRow, TurnRow
 from actor.evaluator.rubric import CRITERIA
+from actor.record import TurnRecord
 from actor.web.render import clean, debrief_markdown, text
 
 EXPORT_VERSION = 1
@@ -56,9 +60,15 @@ class SessionSummary:
     text: str  # every reply and customer line of the active branch, for text search
 
 
-def effective(turn: TurnRow, overrides: list[OverrideRow]) -> dict[str, str | None]:
-    """``{criterion: verdict}`` of ``turn``: the newest override, else the evaluator's verdict."""
-    verdicts = {cid: r.get("verdict") for cid, r in ((turn.assessment or {}).get("criteria") or {}).items()}
+def evaluator_verdicts(turn: TurnRecord) -> dict[str, str | None]:
+    """``{criterion: verdict}`` as the evaluator judged ``turn`` (empty without an assessment)."""
+    return turn.assessment.verdicts() if turn.assessment is not None else {}
+
+
+def effective(turn: TurnRecord, overrides: list[OverrideRow]) -> dict[str, str | None]:
+    """``{criterion: verdict}`` of the stored ``turn``: the newest override, else the evaluator's
+    verdict."""
+    verdicts = evaluator_verdicts(turn)
     for o in sorted((o for o in overrides if o.turn_id == turn.id), key=lambda o: (o.created_at, o.id)):
         verdicts[o.criterion] = o.verdict
     return verdicts
@@ -72,7 +82,7 @@ def score(verdicts: dict[str, str | None]) -> float | None:
 
 def summarise(db: Database, row: SessionRow) -> SessionSummary:
     """The table row of one session."""
-    path = db.path(row.id)
+    path = db.records(row.id)
     overrides = db.overrides(row.id)
     scores = [s for s in (score(effective(t, overrides)) for t in path) if s is not None]
     return SessionSummary(row.id, row.owner or "", row.scenario, row.lang, row.mode, row.status, row.created_at, len(path),
@@ -173,13 +183,13 @@ def export_csv(db: Database, session_ids: list[str]) -> str:
         if row is None:
             raise KeyError(f"no session {sid!r}")
         overrides = db.overrides(sid)
-        for t in db.path(sid):
-            ai = {cid: r.get("verdict") for cid, r in ((t.assessment or {}).get("criteria") or {}).items()}
+        for t in db.records(sid):
+            ai = evaluator_verdicts(t)
             final = effective(t, overrides)
             writer.writerow({key: csv_cell(value) for key, value in {
                 "session": sid, "owner": row.owner or "", "scenario": row.scenario, "lang": row.lang, "mode": row.mode,
                 "created_at": row.created_at.isoformat(), "turn": t.number, "customer_line": t.customer_line,
-                "reply": t.reply, "move": t.move, "level_before": t.state_before["level"], "level_after": t.state_after["level"],
+                "reply": t.reply, "move": t.move, "level_before": t.state_before.level, "level_after": t.state_after.level,
                 **{f"{c}_ai": ai.get(c) or "" for c in CRITERIA}, **{f"{c}_final": final.get(c) or "" for c in CRITERIA},
                 "score": "" if score(final) is None else f"{score(final):.3f}",
             }.items()})
@@ -201,30 +211,30 @@ def export_markdown(db: Database, session_id: str) -> str:
              f"- customer's prompt sha256 `{(row.prompt_sha256 or '')[:12]}` · scenario file sha256 "
              f"`{(row.scenario_sha256 or '')[:12]}`", "",
              f"**Customer:** {text((row.opening or {}).get('text', ''))}", ""]
-    for t in db.path(session_id):
-        a = t.assessment or {}
-        lines += [f"## Turn {t.number} (L{t.state_before['level']} → L{t.state_after['level']}, move {_ident(t.move)})", "",
+    for t in db.records(session_id):
+        a = t.assessment
+        lines += [f"## Turn {t.number} (L{t.state_before.level} → L{t.state_after.level}, move {_ident(t.move)})", "",
                   f"**Trainee:** {text(t.reply)}", ""]
         final = effective(t, overrides)
-        for cid, r in (a.get("criteria") or {}).items():
-            if r.get("verdict") == "n/a":
+        for cid, r in (a.criteria.items() if a else ()):
+            if r.verdict == "n/a":
                 continue
             mine = [o for o in overrides if o.turn_id == t.id and o.criterion == cid]
             note = (f" → **{_ident(final[cid])}** (reviewer {text(mine[-1].reviewer)}: {text(mine[-1].comment)})"
                     if mine else "")
-            evidence = f" — quote: “{text(r['evidence'])}”" if r.get("evidence") else ""
-            reason = f" — {text(r['reason'])}" if r.get("reason") else ""
-            lines.append(f"- {_ident(cid)}: {_ident(r.get('verdict')) or 'none'}{note}{reason}{evidence}")
+            evidence = f" — quote: “{text(r.evidence)}”" if r.evidence else ""
+            reason = f" — {text(r.reason)}" if r.reason else ""
+            lines.append(f"- {_ident(cid)}: {_ident(r.verdict) or 'none'}{note}{reason}{evidence}")
         if a:
-            lines += ["", f"Tip: {text(a.get('tip', ''))}" if a.get("tip") else "",
-                      f"Evaluator: model `{_code(a.get('model_id', ''))}`, rubric sha256 `{_code(a.get('rubric_sha256', ''))[:12]}`, "
-                      f"grading prompt sha256 `{_code(a.get('prompt_sha256', ''))[:12]}`, status {text(a.get('status', ''))}"]
+            lines += ["", f"Tip: {text(a.tip)}" if a.tip else "",
+                      f"Evaluator: model `{_code(a.model_id)}`, rubric sha256 `{_code(a.rubric_sha256)[:12]}`, "
+                      f"grading prompt sha256 `{_code(a.prompt_sha256)[:12]}`, status {text(a.status)}"]
         if t.answer:
-            lines.append(f"Customer's line: {text(t.answer.get('path', ''))}, tactic {text(t.answer.get('tactic', ''))}, "
-                         f"prompt sha256 `{_code(t.answer.get('prompt_sha256', ''))[:12]}`")
+            lines.append(f"Customer's line: {text(t.answer.path)}, tactic {text(t.answer.tactic)}, "
+                         f"prompt sha256 `{_code(t.answer.prompt_sha256)[:12]}`")
         lines += [f"> {text(c.author)}: {text(c.text)}" for c in comments if c.turn_id == t.id]
         if t.answer:
-            lines += ["", f"**Customer:** {text(t.answer.get('text', ''))}"]
+            lines += ["", f"**Customer:** {text(t.answer.text)}"]
         lines.append("")
     if row.debrief or row.debrief_markdown:
         lines += ["---", "", _debrief(row)]
@@ -273,7 +283,7 @@ def dashboard(db: Database, summaries: list[SessionSummary]) -> dict[str, list[d
     passed: dict[str, list[int]] = {c: [] for c in CRITERIA}
     for s in summaries:
         overrides = db.overrides(s.id)
-        for t in db.path(s.id):
+        for t in db.records(s.id):
             for cid, v in effective(t, overrides).items():
                 if v in ("pass", "fail") and cid in passed:
                     passed[cid].append(v == "pass")

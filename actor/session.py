@@ -12,87 +12,28 @@
                                     failed criterion quoting the reply, a better phrasing) in the
                                     session's language; the verdicts do not change
 
-Everything lives on the session object (no module-level state). A failed model call never
-loses the trainee's text: without embeddings or heads the verdicts come from the rule checks,
-the words from the rubric, and the actor answers with a playbook line. Persistence is the caller's job
-(:func:`turn_record` / :func:`turn_from_record`, :meth:`Session.to_dict`).
+Everything lives on the session object (no module-level state): its turns are a list of
+:class:`~actor.record.TurnRecord`, and the transcript (:attr:`Session.history`) and the persona
+state (:attr:`Session.state`) are derived from them. A failed model call never loses the
+trainee's text: without embeddings or heads the verdicts come from the rule checks, the words
+from the rubric, and the actor answers with a playbook line. Persistence is the caller's job
+(the records as they are, :meth:`Session.to_dict`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Iterator
 
-from actor.evaluator import GradeRequest, MoveJudgement, TurnAssessment
+from actor.evaluator import GradeRequest, TurnAssessment
 from actor.persona.actor import Actor, ActorLine, Utterance
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState, initial_state, next_state
+from actor.record import TurnRecord
 from actor.refusals import Refusal
 
 MAX_REPLY_CHARS = 1000  # a trainee reply longer than this is refused with a clear message
-
-
-@dataclass
-class Turn:
-    """A completed turn: the customer's line, the trainee's reply, the move judgement, the state
-    before and after, and the customer's answer (after the turn that ended the scenario, the
-    customer's closing line; ``None`` only in sessions stored before closing lines existed).
-
-    ``assessment`` holds the verdicts from the moment the turn exists (``wording="pending"``)
-    and the words after :meth:`Session.grade`; ``seconds``: wall times of the parts (``move``,
-    ``first_token``, ``actor``, ``wording``, ``turn``).
-    """
-
-    number: int
-    customer_line: str
-    reply: str
-    move: MoveJudgement
-    state_before: PersonaState
-    state_after: PersonaState
-    answer: ActorLine | None
-    assessment: TurnAssessment | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-def move_of(assessment: TurnAssessment) -> MoveJudgement:
-    """The move the verdicts imply (:func:`actor.judgement.bank.derive_move`), with the verdicts
-    that decided it as the reason."""
-    decided = ", ".join(f"{cid} {r.verdict}" + (f" (p={r.p_pass:.2f})" if r.p_pass is not None else "")
-                        for cid, r in assessment.criteria.items() if r.verdict in ("pass", "fail"))
-    return MoveJudgement(assessment.move, decided or assessment.status, "judgement", assessment.heads_sha256, assessment.seconds)
-
-
-def turn_record(turn: Turn) -> dict:
-    """``turn`` as JSON-ready data (the inverse of :func:`turn_from_record`)."""
-    return {
-        "number": turn.number,
-        "customer_line": turn.customer_line,
-        "reply": turn.reply,
-        "move": asdict(turn.move),
-        "state_before": asdict(turn.state_before),
-        "state_after": asdict(turn.state_after),
-        "answer": asdict(turn.answer) if turn.answer else None,
-        "assessment": turn.assessment.model_dump() if turn.assessment else None,
-        "seconds": turn.seconds,
-    }
-
-
-def line_from_record(data: dict) -> ActorLine:
-    """An :class:`ActorLine` from ``asdict`` data (JSON turns tuples into lists)."""
-    return ActorLine(**{**data, "rejected": [(text, list(reasons)) for text, reasons in data.get("rejected", [])]})
-
-
-def turn_from_record(data: dict) -> Turn:
-    """A :class:`Turn` from :func:`turn_record` data. Raises ``TypeError``/``ValueError`` on bad data."""
-    return Turn(
-        number=data["number"], customer_line=data["customer_line"], reply=data["reply"],
-        move=MoveJudgement(**data["move"]),
-        state_before=PersonaState(**data["state_before"]), state_after=PersonaState(**data["state_after"]),
-        answer=line_from_record(data["answer"]) if data.get("answer") else None,
-        assessment=TurnAssessment.model_validate(data["assessment"]) if data.get("assessment") else None,
-        seconds=dict(data.get("seconds") or {}),
-    )
 
 
 class Session:
@@ -104,11 +45,14 @@ class Session:
     ``policy_text``: the whole policy document, for the rule checks on promised amounts and
     times. ``opening`` and ``turns`` restore a stored session (the state continues from the
     last turn).
+
+    ``turns`` is the one list of the session's :class:`~actor.record.TurnRecord`; ``history``
+    and ``state`` are computed from it (and the opening) on every read.
     """
 
     def __init__(self, scenario: Scenario, difficulty: str, lang: str, actor: Actor, judge,
                  policy: list[str] | None = None, writer=None, policy_text: str = "",
-                 opening: ActorLine | None = None, turns: list[Turn] | None = None) -> None:
+                 opening: ActorLine | None = None, turns: list[TurnRecord] | None = None) -> None:
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
         self.scenario = scenario
@@ -121,35 +65,38 @@ class Session:
         self.policy = policy or []
         self.policy_text = policy_text or " ".join(self.policy)
         self.opening = opening or actor.opening()
-        self.turns: list[Turn] = []
-        self.rewind(0)
-        for t in turns or []:
-            self._append(t)
+        self.turns: list[TurnRecord] = list(turns or [])
 
-    def _append(self, turn: Turn) -> None:
-        self.turns.append(turn)
-        self.history.append(Utterance("employee", turn.reply))
-        if turn.answer:
-            self.history.append(Utterance("customer", turn.answer.text))
-        self.state = turn.state_after
+    @property
+    def history(self) -> list[Utterance]:
+        """The transcript so far (a new list): the opening line, then per turn the reply and the
+        customer's answer (when there is one)."""
+        lines = [Utterance("customer", self.opening.text)]
+        for t in self.turns:
+            lines.append(Utterance("employee", t.reply))
+            if t.answer:
+                lines.append(Utterance("customer", t.answer.text))
+        return lines
 
-    def rewind(self, keep: int) -> list[Turn]:
+    @property
+    def state(self) -> PersonaState:
+        """The persona state after the last turn (the difficulty's initial state before any)."""
+        return self.turns[-1].state_after if self.turns else initial_state(self.difficulty)
+
+    def rewind(self, keep: int) -> list[TurnRecord]:
         """Keep the first ``keep`` turns (retry from turn ``keep + 1``) and return the dropped
         ones; the caller keeps them as the old branch. Raises ``ValueError`` for a bad count."""
         if not 0 <= keep <= len(self.turns):
             raise ValueError(f"cannot keep {keep} of {len(self.turns)} turns")
-        kept, dropped = self.turns[:keep], self.turns[keep:]
-        self.turns, self.history = [], [Utterance("customer", self.opening.text)]
-        self.state = initial_state(self.difficulty)
-        for t in kept:
-            self._append(t)
+        self.turns, dropped = self.turns[:keep], self.turns[keep:]
         return dropped
 
     @property
     def ended(self) -> bool:
+        """Whether the persona state after the last turn has an outcome."""
         return self.state.ended
 
-    def grade_request(self, turn: Turn) -> GradeRequest:
+    def grade_request(self, turn: TurnRecord) -> GradeRequest:
         """What the judgement gets for ``turn``: the customer's line with the level, aggression
         type and tactic they spoke it with, the reply, the scenario and its policy."""
         previous = self.opening if turn.number == 1 else self.turns[turn.number - 2].answer
@@ -172,26 +119,27 @@ class Session:
             raise Refusal("reply_too_long", length=len(text), limit=MAX_REPLY_CHARS)
         return text
 
-    def respond(self, reply: str) -> Iterator[str | Turn]:
+    def respond(self, reply: str) -> Iterator[str | TurnRecord]:
         """Answer the trainee's ``reply``: yields the customer's line as it is generated (the text
-        so far), then the completed, not yet graded :class:`Turn` (already part of the session).
+        so far), then the completed :class:`~actor.record.TurnRecord` with its verdicts and move,
+        its feedback not yet worded (already part of the session, ``id`` still ``None``).
 
         Raises ``ValueError`` (before anything changes) as :meth:`check_reply` does.
         """
         text = self.check_reply(reply)
         start = time.perf_counter()
-        customer_line = self.history[-1].text
-        pending = Turn(len(self.turns) + 1, customer_line, text, MoveJudgement("neutral", "", "fallback", ""), self.state, self.state, None)
-        pending.assessment = self.judge.verdicts(self.grade_request(pending))
-        pending.move = move_of(pending.assessment)
-        pending.seconds["move"] = pending.move.seconds
+        history = self.history
+        pending = TurnRecord(number=len(self.turns) + 1, customer_line=history[-1].text, reply=text,
+                             state_before=self.state, state_after=self.state)
+        pending.assessment = self.judge.verdicts(self.grade_request(pending))  # verdicts and the move
+        pending.seconds["move"] = pending.assessment.seconds
         verdicts = pending.assessment.verdicts()
         signals = self.actor.signals(  # the reply names a step only if takes_control did not fail
-            text, pending.move.move, next_step=False if verdicts.get("takes_control") == "fail" else None,
+            text, pending.move, next_step=False if verdicts.get("takes_control") == "fail" else None,
             within_policy=None if verdicts.get("no_false_promises") in (None, "n/a") else verdicts["no_false_promises"] == "pass")
         pending.state_after = next_state(self.state, signals, self.difficulty)
         # the customer always answers; when the scenario has just ended, with a closing line
-        history = self.history + [Utterance("employee", text)]
+        history.append(Utterance("employee", text))
         actor_start = time.perf_counter()
         for item in self.actor.stream(history, pending.state_after, before=self.state):
             if isinstance(item, ActorLine):
@@ -201,16 +149,16 @@ class Session:
                 yield item
         pending.seconds["actor"] = time.perf_counter() - actor_start
         pending.seconds["turn"] = time.perf_counter() - start
-        self._append(pending)
+        self.turns.append(pending)
         yield pending
 
     def prefill(self) -> None:
         """Evaluate the known start of the customer's next prompt (transcript and examples) while
         the trainee reads and types; see :meth:`~actor.persona.actor.Actor.prefill`."""
         if not self.ended:
-            self.actor.prefill(list(self.history), self.state)
+            self.actor.prefill(self.history, self.state)
 
-    def grade(self, turn: Turn) -> TurnAssessment:
+    def grade(self, turn: TurnRecord) -> TurnAssessment:
         """``turn``'s assessment with the feedback worded (returned, and set on the turn). The
         verdicts stay as judged. Never raises for model trouble (the rubric's text is used)."""
         req = self.grade_request(turn)
@@ -220,25 +168,29 @@ class Session:
         turn.assessment = assessment
         return assessment
 
-    def turn(self, reply: str, grade: bool = True) -> Turn:
-        """:meth:`respond` to the end, then :meth:`grade` (unless ``grade=False``)."""
+    def turn(self, reply: str, grade: bool = True) -> TurnRecord:
+        """:meth:`respond` to the end, then :meth:`grade` (unless ``grade=False``). Raises as
+        :meth:`respond` does."""
         turn = None
         for item in self.respond(reply):
             turn = item
-        assert isinstance(turn, Turn)
-        if grade and (turn.assessment is None or turn.assessment.wording == "pending"):
+        assert isinstance(turn, TurnRecord)
+        if grade and turn.needs_wording:
             self.grade(turn)
         return turn
 
     def to_dict(self) -> dict:
-        """The whole session as JSON-ready data (transcript, grades, states, paths, hashes)."""
+        """The whole session as JSON-ready data (transcript, grades, states, paths, hashes):
+        ``scenario``, ``scenario_sha256``, ``difficulty``, ``lang``, ``opening``, ``turns``
+        (each ``TurnRecord.model_dump(mode="json")``, ``move`` the move's name), ``outcome``,
+        ``final_level``."""
         return {
             "scenario": self.scenario.id,
             "scenario_sha256": self.scenario.sha256,
             "difficulty": self.difficulty_name,
             "lang": self.lang,
             "opening": asdict(self.opening),
-            "turns": [turn_record(t) for t in self.turns],
+            "turns": [t.model_dump(mode="json") for t in self.turns],
             "outcome": self.state.outcome,
             "final_level": self.state.level,
         }
@@ -339,7 +291,7 @@ class Workbench:
         return "\n".join(h.text for h in hits)
 
     def new_session(self, scenario_id: str, difficulty: str, lang: str, policy: list[str] | None = None,
-                    opening: ActorLine | None = None, turns: list[Turn] | None = None, before_grading_call=None,
+                    opening: ActorLine | None = None, turns: list[TurnRecord] | None = None, before_grading_call=None,
                     scenario: Scenario | None = None, grading_yield_to=None) -> Session:
         """A new session, or a stored one when ``opening``/``turns``/``policy`` are given.
         ``before_grading_call`` / ``grading_yield_to``: see :class:`~actor.judgement.wording.Writer`

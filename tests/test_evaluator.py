@@ -221,7 +221,8 @@ def test_real_model_tells_a_good_reply_from_a_bad_one(real_settings):
 
 
 def _session(grader: Grader) -> list:
-    from actor.evaluator import TurnRecord
+    from actor.persona.state import PersonaState
+    from actor.record import TurnRecord
 
     replies = [
         (GOOD_NL, 1, 1),
@@ -231,7 +232,9 @@ def _session(grader: Grader) -> list:
     out = []
     for i, (reply, level, after) in enumerate(replies, 1):
         out.append(TurnRecord(number=i, customer_line="Waar is mijn pakket?", reply=reply,
-                              assessment=grader.grade(request(reply, level=level)), level_after=after))
+                              state_before=PersonaState(level=level, aggression_type="frustration"),
+                              state_after=PersonaState(level=after, aggression_type="frustration"),
+                              assessment=grader.grade(request(reply, level=level))))
     return out
 
 

@@ -15,10 +15,15 @@ from actor.auth import Users, check_password, hash_password
 from actor.db import Database
 
 
-def assessment(verdicts: dict[str, str]) -> dict:
+def assessment(verdicts: dict[str, str], move: str = "neutral") -> dict:
     return {"criteria": {c: {"reason": "r", "evidence": "", "verdict": v, "source": "model"} for c, v in verdicts.items()},
-            "tip": "t", "tone": 3, "move": "neutral", "status": "graded", "error": None, "injection_suspected": False,
+            "tip": "t", "tone": 3, "move": move, "status": "graded", "error": None, "injection_suspected": False,
             "rubric_sha256": "r" * 64, "prompt_sha256": "p" * 64, "model_id": "fake", "seconds": 1.0}
+
+
+def line(text: str) -> dict:
+    """A stored customer line (``ActorLine`` as a dict)."""
+    return {"text": text, "path": "model", "tactic": "vent", "prompt_sha256": "a" * 64}
 
 
 def seed(db: Database) -> tuple[str, str]:
@@ -27,15 +32,15 @@ def seed(db: Database) -> tuple[str, str]:
                           opening={"text": "Waar is mijn pakket?"}, policy=[])
     t1 = db.add_turn(a, None, customer_line="Waar is mijn pakket?", reply="Rustig aan, mevrouw.", move="provoke",
                      state_before=state, state_after={**state, "level": 2},
-                     answer={"text": "Rustig aan? Tegen mij?"}, assessment=assessment({"stays_calm": "fail", "takes_control": "fail"}))
+                     answer=line("Rustig aan? Tegen mij?"), assessment=assessment({"stays_calm": "fail", "takes_control": "fail"}, "provoke"))
     db.add_turn(a, t1, customer_line="Rustig aan? Tegen mij?", reply="Sorry. Wat is er gebeurd met uw pakket?", move="acknowledge",
-                state_before={**state, "level": 2}, state_after=state, answer={"text": "Het is weg."},
-                assessment=assessment({"stays_calm": "pass", "takes_control": "fail"}))
+                state_before={**state, "level": 2}, state_after=state, answer=line("Het is weg."),
+                assessment=assessment({"stays_calm": "pass", "takes_control": "fail"}, "acknowledge"))
     b = db.create_session(owner="bram", scenario="phone", difficulty="hard", lang="en", mode="assessment", pass_mark=0.6,
                           opening={"text": "This bill is wrong."}, policy=[])
     db.add_turn(b, None, customer_line="This bill is wrong.", reply="I hear you, let me check the meter readings.",
                 move="acknowledge", state_before=state, state_after={**state, "level": 0}, answer=None,
-                assessment=assessment({"stays_calm": "pass", "takes_control": "pass"}))
+                assessment=assessment({"stays_calm": "pass", "takes_control": "pass"}, "acknowledge"))
     return a, b
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
-
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pydantic import Field
@@ -58,9 +56,10 @@ def test_a_turn_streams_is_stored_and_graded_in_the_background(db):
     live = service.start("counter", "easy", "nl")
     held = hold_grading(service)  # the wording waits until the test lets it go
     texts, turn = play(service, live.id, ACK)
-    assert texts[-1] == "Nou, dat werd tijd dat iemand dat zegt, zeg." and turn.move.move == "acknowledge"
+    assert texts[-1] == "Nou, dat werd tijd dat iemand dat zegt, zeg." and turn.move == "acknowledge"
     stored = db.path(live.id)
-    assert [r.reply for r in stored] == [ACK] and stored[0].answer["text"] == texts[-1]
+    assert [r.reply for r in stored] == [ACK] and stored[0].answer["text"] == texts[-1] and turn.id == stored[0].id
+    assert stored[0].move == stored[0].assessment["move"] == "acknowledge" and stored[0].move_judgement is None
     assert stored[0].assessment["criteria"]["stays_calm"]["verdict"] == "pass"  # stored with the turn
     assert stored[0].assessment["wording"] == "pending" and not service.grading_done(live.id)
     assert service.view(live.id).turns[0].assessment.wording == "pending"
@@ -95,7 +94,9 @@ def test_retry_keeps_the_old_branch(db):
     play(service, live.id, "Tweede antwoord.")
     service.retry_from(live.id, 2)
     assert [t.reply for t in live.session.turns] == ["Eerste antwoord."] and live.session.history[-1].text == "Eén."
-    play(service, live.id, "Beter tweede antwoord.")
+    assert db.get_session(live.id).head_turn_id == live.session.turns[0].id
+    _, again = play(service, live.id, "Beter tweede antwoord.")
+    assert db.turn(again.id).parent_id == live.session.turns[0].id and again.number == 2
     branches = [[r.reply for r in branch] for branch in db.branches(live.id)]
     assert branches == [["Eerste antwoord.", "Tweede antwoord."], ["Eerste antwoord.", "Beter tweede antwoord."]]
     with pytest.raises(ValueError, match="no turn 5"):
@@ -192,7 +193,7 @@ def test_an_idle_session_is_evicted_and_restored_with_the_same_transcript(db):
     assert service.evict_idle() == []
     after = service.view(live.id)  # the next request restores it from the database
     restored = service.get(live.id)
-    assert restored is not live and restored.turn_ids == live.turn_ids
+    assert restored is not live and [t.id for t in restored.session.turns] == [t.id for t in live.session.turns]
     assert [(t.customer_line, t.reply, t.answer.text) for t in after.turns] == [(t.customer_line, t.reply, t.answer.text) for t in before.turns]
     assert restored.session.state == live.session.state and after.level == before.level and after.opening == before.opening
     assert [t.assessment.verdicts() for t in after.turns] == [t.assessment.verdicts() for t in before.turns]
@@ -240,7 +241,7 @@ def test_the_feedback_panel_and_the_meter_show_what_was_graded(db):
     assert "Beurt 1" in text and "zet *erkennen*" in text and text.count("✓") == len(CRITERIA_AT_L1) and "ik kijk nu in het systeem" in text
     a = turns[0].assessment
     unsure = a.criteria["takes_control"].model_copy(update={"unsure": True, "p_pass": 0.55})
-    shown = [replace(turns[0], assessment=a.model_copy(update={"criteria": {**a.criteria, "takes_control": unsure}}))]
+    shown = [turns[0].model_copy(update={"assessment": a.model_copy(update={"criteria": {**a.criteria, "takes_control": unsure}})})]
     assert "? Neemt de regie — twijfel (p=0.55)" in feedback_markdown(shown, "nl")
     assert 'data-level="1"' in meter_html(1, "nl") and meter_html(3, "en").count('class="on') == 4 and meter_html(3, "en").count('aria-current') == 1
 

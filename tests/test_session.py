@@ -12,7 +12,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from actor.judgement.wording import Writer
 from actor.persona.actor import Actor
-from actor.session import MAX_REPLY_CHARS, Session, Turn, turn_from_record, turn_record
+from actor.record import TurnRecord
+from actor.session import MAX_REPLY_CHARS, Session
 from fakejudge import ACK, CAVE, NEUTRAL, PROVOKE, WordEmbeddings, fake_judge
 from test_persona_actor import SCENARIO, FakeRetriever
 
@@ -56,10 +57,10 @@ def test_a_good_turn_calms_the_customer_and_a_provocation_escalates():
     s = make(["Nou goed, wat gaat u er dan aan doen?", "Dat wil ik wel eens zien."])
     assert s.history[0].text == "Derde keer dat ik hier sta!" and s.state.level == 1
     t1 = s.turn(move("acknowledge"), grade=False)
-    assert t1.assessment.move == t1.move.move == "acknowledge" and t1.move.source == "judgement" and t1.state_after.level == 0
+    assert t1.assessment.move == t1.move == "acknowledge" and t1.state_after.level == 0
     assert t1.answer.text == "Nou goed, wat gaat u er dan aan doen?" and not s.ended
     t2 = s.turn(move("provoke"), grade=False)
-    assert t2.move.move == "provoke" and t2.state_after.level > t1.state_after.level
+    assert t2.move == "provoke" and t2.state_after.level > t1.state_after.level
 
 
 def test_provocation_escalates_and_everything_is_recorded():
@@ -79,7 +80,7 @@ def test_verdicts_exist_when_the_customer_answers_and_the_words_follow():
              [wording(["acknowledges_emotion", "listens_and_explores", "takes_control"])])
     items = list(s.respond(reply))
     texts, turn = items[:-1], items[-1]
-    assert isinstance(turn, Turn) and turn.assessment.wording == "pending"
+    assert isinstance(turn, TurnRecord) and turn.id is None and turn.assessment.wording == "pending" and turn.needs_wording
     assert turn.assessment.criteria["acknowledges_emotion"].verdict == "fail" and turn.assessment.criteria["stays_calm"].verdict == "pass"
     assert texts == [turn.answer.text] and "first_token" in turn.seconds and "move" in turn.seconds
     verdicts = turn.assessment.verdicts()
@@ -118,16 +119,16 @@ def test_a_failing_embedding_gives_rule_verdicts_and_keeps_the_turn():
     broken.featurizer._cache.clear()
     s.judge = broken
     t = s.turn("Ik ga het voor u uitzoeken.", grade=False)
-    assert t.assessment.status == "rules_only" and t.move.move == "neutral" and t.reply == "Ik ga het voor u uitzoeken."
+    assert t.assessment.status == "rules_only" and t.move == "neutral" and t.reply == "Ik ga het voor u uitzoeken."
     t = s.turn("Rustig aan, meneer.", grade=False)
-    assert t.assessment.criteria["stays_calm"].verdict == "fail" and t.move.move == "provoke"
+    assert t.assessment.criteria["stays_calm"].verdict == "fail" and t.move == "provoke"
 
 
 def test_the_customer_lines_tactic_reaches_the_judgement():
     s = make(["Jij bent echt te dom, hè?"])
     s.turn(move("neutral"), grade=False)
     s.turns[0].answer = s.turns[0].answer.__class__(**{**s.turns[0].answer.__dict__, "tactic": "belittle"})
-    pending = Turn(2, "Jij bent echt te dom, hè?", "Ok.", s.turns[0].move, s.state, s.state, None)
+    pending = TurnRecord(number=2, customer_line="Jij bent echt te dom, hè?", reply="Ok.", state_before=s.state, state_after=s.state)
     assert s.grade_request(pending).tactic == "belittle"
     assert s.judge.verdicts(s.grade_request(pending)).criteria["sets_boundary"].verdict != "n/a"  # applies: belittling
 
@@ -136,13 +137,28 @@ def test_a_restored_session_continues_where_it_was_and_can_be_rewound():
     s = make(["Wat zegt u nou?", "Dit is toch niet normaal."])
     s.turn("Dat is niet mijn probleem.", grade=False)
     s.turn(move("neutral"), grade=False)
-    records = json.loads(json.dumps([turn_record(t) for t in s.turns]))
+    records = json.loads(json.dumps([t.model_dump(mode="json") for t in s.turns]))
+    assert [r["move"] for r in records] == [t.assessment.move for t in s.turns]  # the one move, the judgement's
     again = make(["Hm."])
     restored = Session(SCENARIO, "easy", "nl", again.actor, again.judge, writer=again.writer,
-                       opening=s.opening, turns=[turn_from_record(r) for r in records])
-    assert [u.text for u in restored.history] == [u.text for u in s.history] and restored.state == s.state
+                       opening=s.opening, turns=[TurnRecord.model_validate(r) for r in records])
+    assert restored.turns == s.turns and restored.history == s.history and restored.state == s.state
     dropped = restored.rewind(1)
     assert [t.number for t in dropped] == [2] and restored.state == s.turns[0].state_after
     assert restored.history[-1].text == "Wat zegt u nou?"
 
 
+
+
+def test_history_and_state_follow_the_records_however_the_list_changes():
+    s = make(["Wat zegt u nou?", "Dit is toch niet normaal."])
+    start = s.state
+    first = s.turn(move("provoke"), grade=False)
+    s.turn(move("neutral"), grade=False)
+    assert [u.speaker for u in s.history] == ["customer", "employee", "customer", "employee", "customer"]
+    s.turns.pop()  # changed behind the session's back: nothing else to keep in step
+    assert s.state == first.state_after and s.history[-1].text == "Wat zegt u nou?" and len(s.history) == 3
+    s.turns[0] = first.model_copy(update={"reply": "Anders gezegd.", "answer": None})
+    assert [u.text for u in s.history] == [s.opening.text, "Anders gezegd."]
+    s.turns.clear()
+    assert s.state == start and [u.text for u in s.history] == [s.opening.text] and not s.ended

@@ -4,8 +4,10 @@ Turns form a tree: every turn points to the turn it follows (``parent_id``; ``No
 to the opening line). Retrying from an earlier turn starts a new branch and leaves the old turns
 in place; the session's ``head_turn_id`` is the last turn of the active branch.
 
-JSON columns hold the plain-data forms used by :meth:`actor.session.Session.to_dict`
-(``dataclasses.asdict`` of persona states and customer lines, ``model_dump()`` of assessments).
+A turn row is one :class:`~actor.record.TurnRecord` (mapped by
+:func:`actor.db.repository.record_columns` / :func:`~actor.db.repository.row_record`); its JSON
+columns hold the record's plain data (persona states and customer lines as dicts, the
+assessment's ``model_dump()``).
 The schema is created by the migrations in :mod:`actor.db.migrations`, never by ``create_all``.
 """
 
@@ -126,7 +128,9 @@ class TurnRow(Base):
     """One completed turn (table ``turns``): the customer's line and the trainee's reply to it.
 
     ``parent_id``: the turn this one follows, ``None`` for the reply to the opening line.
-    ``number``: 1-based position in its branch. ``move``: the move the reply was classified as.
+    ``number``: 1-based position in its branch. ``move``: the move the reply was classified as
+(the assessment's move; the column is read only for a turn without an assessment).
+``move_judgement``: the move with its reason, written by older versions only.
     ``state_before`` / ``state_after``: persona states as dicts. ``answer``: the customer's answer
     (an ``ActorLine`` as a dict), ``None`` when the scenario ended with this turn.
     ``assessment``: the grade (``TurnAssessment.model_dump()``), ``None`` until graded, with

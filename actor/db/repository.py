@@ -5,12 +5,16 @@ SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit is in the write-ah
 returns, which survives a crash of the process (a power cut may lose the last commits).
 Rows returned by the read methods are detached: all their columns are loaded, and changes to
 them are not saved (write through the methods instead).
+
+A turn goes in and out as one :class:`~actor.record.TurnRecord` (:meth:`Database.add_record`,
+:meth:`Database.records`); :func:`record_columns` and :func:`row_record` are the one mapping
+between the record and the ``turns`` columns.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -21,6 +25,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from actor.db.models import MODES, ROLES, STATUSES, VERDICTS, CommentRow, OverrideRow, PromptVersionRow, SessionRow, TurnRow, UserRow, utcnow
+
+if TYPE_CHECKING:
+    from actor.record import TurnRecord
 
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
@@ -63,6 +70,27 @@ def _check(fields: dict[str, Any], allowed: frozenset[str], what: str) -> None:
     for name, choices in (("mode", MODES), ("status", STATUSES)):
         if name in fields and fields[name] not in choices:
             raise ValueError(f"{name} must be one of {', '.join(choices)}, got {fields[name]!r}")
+
+
+def record_columns(record: TurnRecord) -> dict[str, Any]:
+    """The :data:`TURN_FIELDS` of ``record`` as JSON-ready column values: ``customer_line``,
+    ``reply``, ``move`` (the record's one move, the judgement's), ``state_before``,
+    ``state_after``, ``answer``, ``assessment`` and ``seconds``. ``move_judgement`` is not written
+    (older rows have it; the move is the assessment's)."""
+    return record.model_dump(mode="json", exclude={"id", "number"})
+
+
+def row_record(row: TurnRow) -> TurnRecord:
+    """The :class:`~actor.record.TurnRecord` of a stored turn, with its database id. The move
+    of a row without an assessment is its ``move`` column. Raises ``pydantic.ValidationError``
+    (a ``ValueError``) for a row whose JSON columns do not hold a valid record."""
+    from actor.record import TurnRecord  # the record pulls in the persona and judgement types
+
+    return TurnRecord.model_validate({
+        "id": row.id, "number": row.number, "customer_line": row.customer_line, "reply": row.reply, "move": row.move,
+        "state_before": row.state_before, "state_after": row.state_after, "answer": row.answer,
+        "assessment": row.assessment, "seconds": row.seconds or {},
+    })
 
 
 def _session_row(s: Session, session_id: str) -> SessionRow:
@@ -193,6 +221,20 @@ class Database:
 
     # --- turns ---
 
+    def add_record(self, session_id: str, parent_id: int | None, record: TurnRecord) -> int:
+        """Store ``record`` after ``parent_id`` (``None``: the reply to the opening line) as
+        :meth:`add_turn` does, and return its new id (the caller sets ``record.id``). Raises what
+        :meth:`add_turn` raises, and ``ValueError`` when ``record.number`` is not the parent's
+        number plus one."""
+        fields = record_columns(record)
+        _check(fields, TURN_FIELDS, "turn")
+        return self._insert_turn(session_id, parent_id, fields, record.number)
+
+    def records(self, session_id: str, head_id: int | None = None) -> list[TurnRecord]:
+        """:meth:`path` as :class:`~actor.record.TurnRecord`\\ s (ids set). Raises what
+        :meth:`path` and :func:`row_record` raise."""
+        return [row_record(r) for r in self.path(session_id, head_id)]
+
     def add_turn(self, session_id: str, parent_id: int | None, **fields: Any) -> int:
         """Store a turn after ``parent_id`` (``None``: the reply to the opening line), make it the
         session's head, and return its id; both in one transaction.
@@ -202,6 +244,10 @@ class Database:
         session, ``ValueError`` for an unknown field or a parent that is not a turn of this session.
         """
         _check(fields, TURN_FIELDS, "turn")
+        return self._insert_turn(session_id, parent_id, fields)
+
+    def _insert_turn(self, session_id: str, parent_id: int | None, fields: dict[str, Any], expected: int | None = None) -> int:
+        """:meth:`add_turn` of checked ``fields``; ``expected``: the number the turn must get."""
         fields = _scrub(fields)
         with self._sessions.begin() as s:
             row = _session_row(s, session_id)
@@ -211,6 +257,8 @@ class Database:
                 if parent is None or parent.session_id != session_id:
                     raise ValueError(f"turn {parent_id} is not a turn of session {session_id!r}")
                 number = parent.number + 1
+            if expected is not None and expected != number:
+                raise ValueError(f"turn number {expected} does not follow turn {parent_id} (would be {number})")
             now = utcnow()
             turn = TurnRow(session_id=session_id, parent_id=parent_id, number=number, created_at=now,
                            graded_at=now if fields.get("assessment") is not None else None, **fields)

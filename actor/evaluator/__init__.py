@@ -6,7 +6,7 @@ deterministic checks in :mod:`actor.evaluator.rules` sanity-check the model.
 """
 
 from actor.evaluator.assessment import CriterionResult, Debrief, TurnAssessment, classify_move
-from actor.evaluator.debrief import TurnRecord, write_debrief
+from actor.evaluator.debrief import write_debrief
 from actor.evaluator.grader import GradeRequest, Grader, ToneJudge
 from actor.evaluator.move import MoveJudge, MoveJudgement
 from actor.evaluator.rubric import CRITERIA, Rubric, applicable, default_rubric, load_rubric
@@ -22,7 +22,6 @@ __all__ = [
     "Rubric",
     "ToneJudge",
     "TurnAssessment",
-    "TurnRecord",
     "applicable",
     "classify_move",
     "default_rubric",

@@ -11,16 +11,19 @@ the criterion failed most, so a debrief is always produced.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
 
-from actor.evaluator.assessment import Debrief, Improvement, Moment, TurnAssessment
+from actor.evaluator.assessment import Debrief, Improvement, Moment
 from actor.evaluator.grader import LANGUAGE_NAMES, load_prompt
 from actor.evaluator.rubric import CRITERIA, Rubric, default_rubric
 from actor.llm import json_mode
+
+if TYPE_CHECKING:  # the record imports this package's assessment types
+    from actor.record import TurnRecord
 
 MAX_IMPROVEMENTS = 4
 
@@ -40,25 +43,14 @@ LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class TurnRecord:
-    """One graded turn of a session: 1-based ``number``, the lines, the assessment, and the
-    customer's escalation level after the turn (0–4)."""
-
-    number: int
-    customer_line: str
-    reply: str
-    assessment: TurnAssessment
-    level_after: int
-
-
 def _excerpt(text: str, words: int = 30) -> str:
     parts = text.split()
     return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
 
 
-def aggregate(turns: list[TurnRecord]) -> tuple[dict[str, float | None], float | None]:
-    """``(pass rate per criterion, overall score)``; a rate is ``None`` when it never applied."""
+def aggregate(turns: Sequence[TurnRecord]) -> tuple[dict[str, float | None], float | None]:
+    """``(pass rate per criterion, overall score)`` of graded turns (every ``assessment`` set); a
+    rate is ``None`` when it never applied."""
     rates: dict[str, float | None] = {}
     for cid in CRITERIA:
         graded = [t.assessment.criteria[cid].verdict for t in turns if t.assessment.criteria[cid].verdict in ("pass", "fail")]
@@ -68,14 +60,15 @@ def aggregate(turns: list[TurnRecord]) -> tuple[dict[str, float | None], float |
 
 
 def write_debrief(
-    turns: list[TurnRecord],
+    turns: Sequence[TurnRecord],
     lang: str,
     model: BaseChatModel | None,
     model_id: str = "",
     rubric: Rubric | None = None,
     retries: int = 1,
 ) -> Debrief:
-    """The debrief of a session (``turns`` in order). ``model=None`` skips the model part.
+    """The debrief of a session: ``turns`` are its :class:`~actor.record.TurnRecord`\\ s in
+    order, every one graded (``assessment`` set). ``model=None`` skips the model part.
 
     Raises ``ValueError`` for a session without turns.
     """
@@ -113,7 +106,7 @@ def write_debrief(
     debrief = Debrief(
         lang=lang, turns=len(turns), pass_rates=rates, overall=overall,
         best=[moment(t, True) for t in best_turns], worst=[moment(t, False) for t in worst_turns],
-        improvements=improvements, escalation=[t.level_after for t in turns], next_exercise=next_exercise,
+        improvements=improvements, escalation=[t.state_after.level for t in turns], next_exercise=next_exercise,
         model_id=model_id,
     )
     debrief.markdown = render_markdown(debrief, rubric)

@@ -1,7 +1,7 @@
 """The previous move judgement (wording rules + nearest example replies), kept as the baseline
 ``python -m evals.judgement --part old`` measures; the app's move comes from
-:mod:`actor.judgement` (derived from the fitted verdicts). :class:`MoveJudgement` is the stored
-shape of a turn's move.
+:mod:`actor.judgement` (derived from the fitted verdicts, ``TurnAssessment.move``).
+:class:`MoveJudgement` is this judge's answer (older stored turns hold it as ``move_judgement``).
 
 The customer must answer quickly, so the persona's next state cannot wait for the full
 per-criterion grading (:class:`~actor.evaluator.grader.Grader`, seven model calls).

@@ -45,15 +45,16 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
 from actor.auth import Users
 from actor.db import Database
-from actor.evaluator import Debrief, TurnAssessment, TurnRecord, write_debrief
+from actor.evaluator import Debrief, TurnAssessment, write_debrief
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState
-from actor.session import Session, Turn, Workbench, line_from_record, turn_from_record, turn_record
+from actor.record import TurnRecord, actor_line
+from actor.session import Session, Workbench
 from actor.refusals import Refusal
 from actor.web.render import clean
 
@@ -93,9 +94,9 @@ class ForegroundGate:
 
 @dataclass
 class Live:
-    """A session loaded in this process: the session, the database ids of its turns (parallel
-    to ``session.turns``), a lock that serialises its turns (``lock``), pending gradings, and
-    when it was last used (``last_used``, the service's clock, in seconds).
+    """A session loaded in this process: the session (its turns carry their database ids), a
+    lock that serialises its turns (``lock``), pending gradings by turn id, and when it was last
+    used (``last_used``, the service's clock, in seconds).
 
     Readers do not touch ``session`` directly: the thread that changed the session (holding
     ``lock``) calls :meth:`publish`, the grading thread calls :meth:`hand_over`, and readers
@@ -104,12 +105,11 @@ class Live:
 
     id: str
     session: Session
-    turn_ids: list[int]
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: dict[int, Future] = field(default_factory=dict)
     last_used: float = 0.0
     _view_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _turns: tuple[Turn, ...] = field(default=(), repr=False)
+    _turns: tuple[TurnRecord, ...] = field(default=(), repr=False)
     _state: PersonaState | None = field(default=None, repr=False)
 
     def publish(self) -> None:
@@ -117,18 +117,18 @@ class Live:
         with self._view_lock:
             self._turns, self._state = tuple(self.session.turns), self.session.state
 
-    def hand_over(self, turn: Turn, assessment: TurnAssessment, seconds: dict[str, float]) -> None:
+    def hand_over(self, turn: TurnRecord, assessment: TurnAssessment, seconds: dict[str, float]) -> None:
         """Give ``turn`` (one of the session's turns) its worded ``assessment`` and the timings
         ``seconds`` of the grading, under the view lock."""
         with self._view_lock:
             turn.assessment = assessment
             turn.seconds = {**turn.seconds, **seconds}
 
-    def snapshot(self) -> tuple[tuple[Turn, ...], PersonaState]:
-        """``(turns, state)``: copies of the published active branch's turns (assessments as
+    def snapshot(self) -> tuple[tuple[TurnRecord, ...], PersonaState]:
+        """``(turns, state)``: copies of the published active branch's records (assessments as
         last handed over) and the persona state after them."""
         with self._view_lock:
-            return tuple(replace(t, seconds=dict(t.seconds)) for t in self._turns), self._state
+            return tuple(t.model_copy(update={"seconds": dict(t.seconds)}) for t in self._turns), self._state
 
     def busy(self) -> bool:
         """Whether a turn or a retry holds the session, or a grading of it is still running."""
@@ -141,9 +141,10 @@ class SessionView:
 
     ``status``: one of :data:`STATUSES` (``ended`` also when the scenario ended by itself);
     ``outcome``: the persona state's outcome (``resolved``, ``success``, ``ended_early``, …) or
-    ``None``; ``pass_mark``: a share 0–1 (assessment mode); ``debrief``: the stored debrief's
-    ``model_dump()`` or ``None``; ``opening``: the customer's first line; ``turns``: copies of
-    the active branch's turns; ``level``: the current escalation level 0–4.
+    ``None`` (both derived from the turns); ``pass_mark``: a share 0–1 (assessment mode);
+    ``debrief``: the stored debrief's ``model_dump()`` or ``None``; ``opening``: the customer's
+    first line; ``turns``: copies of the active branch's :class:`~actor.record.TurnRecord`\\ s;
+    ``level``: the current escalation level 0–4.
     """
 
     id: str
@@ -158,7 +159,7 @@ class SessionView:
     reflection: str | None
     debrief: dict | None
     opening: str
-    turns: tuple[Turn, ...]
+    turns: tuple[TurnRecord, ...]
     level: int
 
     @property
@@ -226,7 +227,7 @@ class RehearsalService:
             opening=asdict(session.opening), policy=session.policy, prompt_sha256=session.actor.prompt_sha256,
             scenario_sha256=session.scenario.sha256,
         )
-        live = Live(sid, session, [], last_used=self.clock())
+        live = Live(sid, session, last_used=self.clock())
         live.publish()
         with self._live_lock:
             self._live[sid] = live
@@ -251,7 +252,7 @@ class RehearsalService:
         status = "ended" if state.ended and row.status in ("active", "paused") else row.status
         return SessionView(
             id=session_id, scenario=s.scenario, difficulty=s.difficulty_name, lang=s.lang, mode=row.mode,
-            pass_mark=row.pass_mark, show_feedback=row.show_feedback, status=status, outcome=row.outcome or state.outcome,
+            pass_mark=row.pass_mark, show_feedback=row.show_feedback, status=status, outcome=state.outcome,
             reflection=row.reflection, debrief=row.debrief, opening=s.opening.text, turns=turns, level=state.level,
         )
 
@@ -277,17 +278,15 @@ class RehearsalService:
         return live, row
 
     def _restore(self, row) -> Live:
-        """The session of ``row`` rebuilt from its stored turns (held under ``_live_lock``)."""
-        rows = self.db.path(row.id)
-        turns = [turn_from_record({**_row_record(r)}) for r in rows]
+        """The session of ``row`` rebuilt from its stored records (held under ``_live_lock``)."""
         session = self.bench.new_session(row.scenario, row.difficulty, row.lang, policy=row.policy,
-                                         opening=line_from_record(row.opening), turns=turns,
+                                         opening=actor_line(row.opening), turns=self.db.records(row.id),
                                          before_grading_call=self.gate.wait_idle, grading_yield_to=self.gate.busy)
-        live = Live(row.id, session, [r.id for r in rows], last_used=self.clock())
+        live = Live(row.id, session, last_used=self.clock())
         live.publish()
-        for turn, tid in zip(session.turns, live.turn_ids):
-            if turn.assessment is None or turn.assessment.wording == "pending":
-                self._queue_grading(live, turn, tid)
+        for turn in session.turns:
+            if turn.needs_wording:
+                self._queue_grading(live, turn)
         return live
 
     def _evict(self, keep: str | None = None) -> None:
@@ -332,10 +331,10 @@ class RehearsalService:
             raise Refusal("conversation_ended", status=row.status)
         live.session.check_reply(reply)  # ended scenario, empty or over-long reply
 
-    def respond(self, session_id: str, reply: str, user: str | None = None) -> Iterator[str | Turn]:
+    def respond(self, session_id: str, reply: str, user: str | None = None) -> Iterator[str | TurnRecord]:
         """Answer ``reply`` in session ``session_id`` for ``user``: an iterator that yields the
-        customer's text so far while it is generated, then the stored :class:`Turn` (its
-        wording queued).
+        customer's text so far while it is generated, then the stored
+        :class:`~actor.record.TurnRecord` (its ``id`` set, its wording queued).
 
         Checked when called, before the iterator is returned (nothing changes): raises
         :class:`SessionNotFound`, and :class:`Refusal` (a ``ValueError``) with code
@@ -352,45 +351,40 @@ class RehearsalService:
             raise Refusal("busy")
         return self._answer(session_id, reply, user)
 
-    def _answer(self, session_id: str, reply: str, user: str | None) -> Iterator[str | Turn]:
+    def _answer(self, session_id: str, reply: str, user: str | None) -> Iterator[str | TurnRecord]:
         live = self._hold(session_id, user, blocking=False)
         try:
             self._check_reply(live, self.row(session_id, user), reply)  # again: another request may have come first
+            parent_id = live.session.turns[-1].id if live.session.turns else None
             with self.gate.active():
                 turn = None
                 for item in live.session.respond(reply):
-                    if isinstance(item, Turn):
+                    if isinstance(item, TurnRecord):
                         turn = item
                     else:
                         yield item
-            record = turn_record(turn)
-            tid = self.db.add_turn(
-                session_id, live.turn_ids[-1] if live.turn_ids else None,
-                customer_line=turn.customer_line, reply=turn.reply, move=turn.move.move, move_judgement=record["move"],
-                state_before=record["state_before"], state_after=record["state_after"], answer=record["answer"],
-                seconds=turn.seconds,
-            )
-            live.turn_ids.append(tid)
-            if turn.assessment is not None:  # the verdicts exist already; the words follow
-                self.db.set_assessment(tid, turn.assessment.model_dump())
+            # stored with its verdicts (the words follow) before anyone else sees it
+            turn.id = self.db.add_record(session_id, parent_id, turn)
             if live.session.ended:
                 self.db.update_session(session_id, status="ended", outcome=live.session.state.outcome)
             else:  # while the trainee reads the line and thinks
                 self._prefill.submit(live.session.prefill)
             live.publish()
-            self._queue_grading(live, turn, tid)
+            self._queue_grading(live, turn)
         finally:
             live.lock.release()
         yield turn
 
-    def _queue_grading(self, live: Live, turn: Turn, turn_id: int) -> None:
+    def _queue_grading(self, live: Live, turn: TurnRecord) -> None:
+        """Word ``turn`` (a stored record of ``live``) on the grading worker, store the result and
+        hand it over to readers."""
         def grade() -> None:
-            own = replace(turn, seconds={})  # worded privately: readers never see it half-way
+            own = turn.model_copy(update={"seconds": {}})  # worded privately: readers never see it half-way
             assessment = live.session.grade(own)
-            self.db.set_assessment(turn_id, assessment.model_dump())
+            self.db.set_assessment(turn.id, assessment.model_dump())
             live.hand_over(turn, assessment, own.seconds)
 
-        live.pending[turn_id] = self._grading.submit(grade)
+        live.pending[turn.id] = self._grading.submit(grade)
 
     def wait_for_grades(self, session_id: str, timeout: float | None = None, user: str | None = None) -> None:
         """Block until every queued grading of the session is stored and handed over (at most
@@ -417,8 +411,7 @@ class RehearsalService:
             if not 1 <= number <= len(live.session.turns):
                 raise Refusal("no_such_turn", number=number)
             live.session.rewind(number - 1)
-            live.turn_ids = live.turn_ids[: number - 1]
-            self.db.set_head(session_id, live.turn_ids[-1] if live.turn_ids else None)
+            self.db.set_head(session_id, live.session.turns[-1].id if live.session.turns else None)
             self.db.update_session(session_id, status="active", outcome=None, debrief=None, debrief_markdown=None)
             live.publish()
         finally:
@@ -446,9 +439,7 @@ class RehearsalService:
         if not live.snapshot()[0]:
             raise Refusal("no_turns")
         self.wait_for_grades(session_id, timeout, user)
-        s = live.session
-        records = [TurnRecord(t.number, t.customer_line, t.reply, t.assessment, t.state_after.level) for t in live.snapshot()[0]]
-        debrief = write_debrief(records, s.lang, self.bench.evaluator_model, self.bench.evaluator_id)
+        debrief = write_debrief(list(live.snapshot()[0]), live.session.lang, self.bench.evaluator_model, self.bench.evaluator_id)
         self.db.update_session(session_id, debrief=debrief.model_dump(), debrief_markdown=debrief.markdown)
         return debrief
 
@@ -456,12 +447,3 @@ class RehearsalService:
         self._grading.shutdown(wait=False, cancel_futures=True)
         self._prefill.shutdown(wait=False, cancel_futures=True)
 
-
-def _row_record(row) -> dict:
-    """A stored turn row as :func:`~actor.session.turn_record` data."""
-    return {
-        "number": row.number, "customer_line": row.customer_line, "reply": row.reply,
-        "move": row.move_judgement or {"move": row.move, "reason": "", "source": "model", "prompt_sha256": ""},
-        "state_before": row.state_before, "state_after": row.state_after, "answer": row.answer,
-        "assessment": row.assessment, "seconds": row.seconds or {},
-    }

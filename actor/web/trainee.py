@@ -19,7 +19,8 @@ from typing import Iterator, Sequence
 import gradio as gr
 
 from actor.evaluator import default_rubric
-from actor.session import MAX_REPLY_CHARS, Turn
+from actor.record import TurnRecord
+from actor.session import MAX_REPLY_CHARS
 from actor.web import render
 from actor.web.export import markdown_pdf
 from actor.refusals import Refusal, message
@@ -144,14 +145,14 @@ def verdict_line(name: str, r, T: dict) -> str:
     return f"- {mark} {name}{reason}{flag}"
 
 
-def feedback_markdown(turns: Sequence[Turn], lang: str) -> str:
+def feedback_markdown(turns: Sequence[TurnRecord], lang: str) -> str:
     """Per turn of ``turns``, newest first, in ``lang``: the move, the verdicts of the applicable
     criteria (with the reason of each failed one) and the tip."""
     rubric = default_rubric()
     T = TEXT[lang]
     parts = []
     for t in reversed(turns):
-        head = f"**{T['turn']} {t.number}** — L{t.state_before.level} → L{t.state_after.level}, {T['move']} *{T['moves'][t.move.move]}*"
+        head = f"**{T['turn']} {t.number}** — L{t.state_before.level} → L{t.state_after.level}, {T['move']} *{T['moves'][t.move]}*"
         a = t.assessment
         if a is None:
             parts.append(f"{head}\n\n_{T['grading']}_")

@@ -119,7 +119,7 @@ def run_version(bench, path: str, text: str, names: list[str], difficulty: str) 
         lines = [f"**{as_text(name)}** — final L{session.state.level} ({as_text(session.state.outcome or 'open')})", "",
                  f"- customer: {as_text(session.opening.text)}"]
         for t in session.turns:
-            lines.append(f"- trainee: {as_text(t.reply)} · *move {as_text(t.move.move)}, "
+            lines.append(f"- trainee: {as_text(t.reply)} · *move {as_text(t.move)}, "
                          f"L{t.state_before.level}→L{t.state_after.level}*")
             if t.answer:
                 lines.append(f"- customer ({as_text(t.answer.path)}): {as_text(t.answer.text)}")
