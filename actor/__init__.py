@@ -1,7 +1,7 @@
 """The training actor: rehearse a difficult conversation with an aggressive customer.
 
 Folders by concern: :mod:`actor.llm` (the model seam), :mod:`actor.embeddings`,
-:mod:`actor.tokens`, :mod:`actor.knowledge` (course material and retrieval),
+:mod:`actor.knowledge` (course material and retrieval),
 :mod:`actor.config` (settings), :mod:`actor.cli` (the ``actor`` command).
 """
 

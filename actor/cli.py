@@ -40,7 +40,7 @@ def doctor(
     verify: bool = typer.Option(True, help="Re-hash the model file (about 3 s)."),
     generate: bool = typer.Option(True, help="Run a one-sentence test generation per backend."),
 ) -> None:
-    """Check settings, backends, the model file, a test generation, embeddings and token counting."""
+    """Check settings, backends, the model file, a test generation and embeddings."""
     from actor.doctor import run_checks
 
     failed = 0
@@ -150,7 +150,7 @@ def chat_command(
             session.grade(turn)
             console.print(f"  [dim]your reply:[/dim] {_verdict_line(turn)}  → {turn.assessment.tip}", highlight=False)
     for t in session.turns:
-        if t.assessment is None:
+        if t.needs_wording:
             session.grade(t)
     if session.turns:
         debrief = write_debrief(session.turns, lang.value, chat_model("evaluator", settings), model_id("evaluator", settings))

