@@ -26,7 +26,17 @@ LEVEL_NAMES = {
     "nl": ["geïrriteerd", "kritiek op de organisatie", "weigert, daagt uit", "persoonlijke aanval", "dreiging"],
     "en": ["irritated", "criticises the organisation", "refuses, challenges", "personal attack", "threat"],
 }
-"""Escalation levels L0–L4 by language (index = level)."""
+"""Escalation levels L0–L4 by language (index = level): the short names the trainee sees."""
+
+LEVEL_DESCRIPTIONS = (
+    "irritated about the situation",
+    "criticises the organisation",
+    "refuses, challenges rules or authority",
+    "personal attack, insults",
+    "intimidation or threat",
+)
+"""Escalation levels L0–L4 (index = level) described in English for the evaluator's prompts
+(``{level_name}`` in ``prompts/evaluator/*.yaml``): what the customer does at that level."""
 
 
 class Bilingual(BaseModel):

@@ -321,3 +321,66 @@ def test_inverted_promises_and_conditional_consequences_are_recognised():
         "boundary", "If the personal remarks continue")
     assert move_sign("Als het schelden doorgaat, stop ik het gesprek.")[0] == "boundary"
     assert move_sign("Dit gesprek stopt hier, ik haal de beveiliging.")[0] == "end_conversation"
+
+
+# Retries (LangChain's with_retry): a rejected answer is asked again, at most 1 + retries calls,
+# and a model that keeps failing falls back instead of raising.
+
+
+def test_the_grader_uses_the_answer_after_a_rejected_one_and_waits_before_each_call():
+    waits = []
+    model = RecordingFake(responses=[json.dumps({c: {"reason": "r", "evidence": "", "verdict": "maybe"} for c in L1}),
+                                     answer({c: "fail" for c in L1}, tip="Benoem eerst het gevoel.")])
+    a = Grader(model, "fake", retries=1, mode="joint", before_call=lambda: waits.append(1)).grade(request())
+    assert len(model.seen) == 2 and len(waits) == 2
+    assert a.status == "graded" and a.score == 0.0 and a.tip == "Benoem eerst het gevoel." and a.error is None
+    assert len(a.prompt_sha256) == 64 and a.model_id == "fake"
+
+
+def test_the_grader_stops_after_one_plus_retries_attempts_and_keeps_the_last_error():
+    model = RecordingFake(responses=["not json", json.dumps({"stays_calm": {"verdict": "maybe"}}), answer({c: "pass" for c in L1})])
+    a = Grader(model, "fake", retries=1, mode="joint").grade(request())
+    assert len(model.seen) == 2  # the third (valid) answer is never asked for
+    assert a.status == "rules_only" and a.error.startswith("RejectedAnswer: no valid verdict for")
+    assert all(a.verdicts()[c] is None for c in L1)
+
+
+def test_the_tone_judge_retries_a_rejected_tone_and_raises_when_all_attempts_fail():
+    from actor.evaluator.grader import ToneJudge
+
+    model = RecordingFake(responses=[json.dumps({"reason": "boos", "tone": 7}), json.dumps({"reason": "beleefd", "tone": 4})])
+    assert ToneJudge(model, retries=1).rate("Goedemiddag, waarmee kan ik helpen?") == ("beleefd", 4)
+    assert len(model.seen) == 2
+    model = RecordingFake(responses=[json.dumps({"reason": "boos", "tone": 0}), "nonsense", json.dumps({"tone": 4})])
+    with pytest.raises(ValueError, match="no valid tone judgement"):
+        ToneJudge(model, retries=1).rate("Goedemiddag.")
+    assert len(model.seen) == 2
+
+
+def _debrief_answer(n: int, next_exercise: str = "Oefen eerst het samenvatten.") -> str:
+    return json.dumps({"better": [f"Betere zin {i}." for i in range(n)], "next_exercise": next_exercise})
+
+
+def test_the_debrief_uses_the_answer_after_a_rejected_one():
+    from actor.evaluator import write_debrief
+    from actor.evaluator.debrief import MAX_IMPROVEMENTS
+
+    verdict_sets = [{**{c: "pass" for c in L1}, "listens_and_explores": "fail"}] * 3
+    turns = _session(Grader(FakeListChatModel(responses=[answer(v) for v in verdict_sets]), "fake", mode="joint"))
+    n = min(MAX_IMPROVEMENTS, sum(r.verdict == "fail" for t in turns for r in t.assessment.criteria.values()))
+    writer = RecordingFake(responses=[_debrief_answer(n + 1, "te veel zinnen"), _debrief_answer(n)])
+    d = write_debrief(turns, "nl", writer, "fake", retries=1)
+    assert len(writer.seen) == 2
+    assert d.next_exercise == "Oefen eerst het samenvatten." and d.improvements[0].better == "Betere zin 0."
+
+
+def test_the_debrief_falls_back_to_the_rubric_after_one_plus_retries_failures():
+    from actor.evaluator import write_debrief
+
+    turns = _session(Grader(FakeListChatModel(responses=[answer({c: "pass" for c in L1})] * 3), "fake", mode="joint"))
+    writer = RecordingFake(responses=["nonsense", json.dumps({"better": "één zin", "next_exercise": "x"}), _debrief_answer(9)])
+    d = write_debrief(turns, "en", writer, "fake", retries=1)
+    assert len(writer.seen) == 2
+    rubric = default_rubric()
+    assert d.improvements and all(i.better == rubric.criterion(i.criterion).examples.good.en for i in d.improvements)
+    assert d.next_exercise.startswith("Next exercise: ")

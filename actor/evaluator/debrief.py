@@ -11,14 +11,16 @@ the criterion failed most, so a debrief is always produced.
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Annotated, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
+from langchain_core.runnables import RunnableLambda
+from pydantic import ConfigDict, Field, create_model
 
 from actor.evaluator.assessment import Debrief, Improvement, Moment
-from actor.evaluator.grader import LANGUAGE_NAMES, load_prompt
+from actor.evaluator.grader import LANGUAGE_NAMES, RejectedAnswer, load_prompt, retrying
 from actor.evaluator.rubric import CRITERIA, Rubric, default_rubric
 from actor.llm import json_mode
 
@@ -113,18 +115,17 @@ def write_debrief(
     return debrief
 
 
+def debrief_schema(n: int) -> dict:
+    """JSON schema of the model's part: exactly ``n`` better phrasings and one next exercise."""
+    return create_model(
+        "DebriefText", __config__=ConfigDict(extra="forbid"),
+        better=(list[Annotated[str, Field(max_length=240)]], Field(min_length=n, max_length=n)),
+        next_exercise=(str, Field(max_length=300)),
+    ).model_json_schema()
+
+
 def _model_part(model, lang, failures, most_failed, rubric, retries) -> dict | None:
     prompt = load_prompt("debrief")
-    schema = {
-        "title": "DebriefText",
-        "type": "object",
-        "properties": {
-            "better": {"type": "array", "items": {"type": "string", "maxLength": 240}, "minItems": len(failures), "maxItems": len(failures)},
-            "next_exercise": {"type": "string", "maxLength": 300},
-        },
-        "required": ["better", "next_exercise"],
-        "additionalProperties": False,
-    }
     items = "\n".join(
         f"{i}. turn {t.number}, criterion {rubric.criterion(cid).name('en')} ({rubric.criterion(cid).passes_when('en')})\n"
         f"   customer: \"{t.customer_line}\"\n   employee: \"{t.reply}\""
@@ -132,15 +133,17 @@ def _model_part(model, lang, failures, most_failed, rubric, retries) -> dict | N
     ) or "(none)"
     user = prompt.user.format(items=items, weakest=rubric.criterion(most_failed).name("en") if most_failed else "none",
                               language=LANGUAGE_NAMES.get(lang, "English"), n=len(failures))
-    chain = json_mode(model, schema, "debrief") | JsonOutputParser()
-    for _ in range(1 + retries):
-        try:
-            answer = chain.invoke([SystemMessage(prompt.system), HumanMessage(user)])
-            if isinstance(answer.get("better"), list) and len(answer["better"]) == len(failures) and isinstance(answer.get("next_exercise"), str):
-                return answer
-        except Exception:  # parse errors, timeouts: fall back to the rubric's examples
-            continue
-    return None
+
+    def checked(answer: dict) -> dict:
+        if isinstance(answer.get("better"), list) and len(answer["better"]) == len(failures) and isinstance(answer.get("next_exercise"), str):
+            return answer
+        raise RejectedAnswer(f"not {len(failures)} better phrasings and a next exercise")
+
+    chain = json_mode(model, debrief_schema(len(failures)), "debrief") | JsonOutputParser() | RunnableLambda(checked)
+    try:
+        return retrying(chain, retries).invoke([SystemMessage(prompt.system), HumanMessage(user)])
+    except Exception:  # parse errors, rejected answers, timeouts: fall back to the rubric's examples
+        return None
 
 
 def render_markdown(d: Debrief, rubric: Rubric) -> str:

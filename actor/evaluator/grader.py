@@ -26,24 +26,30 @@ from typing import Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
-from pydantic import BaseModel
+from langchain_core.runnables import Runnable, RunnableLambda
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from actor import prompt_files
+from actor.domain import LEVEL_DESCRIPTIONS
 from actor.evaluator import rules
 from actor.evaluator.assessment import CriterionResult, TurnAssessment, classify_move
 from actor.evaluator.rubric import Rubric, applicable, default_rubric
 from actor.llm import invoke_when_idle, json_mode, preemptible
 
 LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
-LEVEL_NAMES = {
-    0: "irritated about the situation",
-    1: "criticises the organisation",
-    2: "refuses, challenges rules or authority",
-    3: "personal attack, insults",
-    4: "intimidation or threat",
-}
 REASON_MAX = 240  # characters per reason (keeps the small model's output short)
 TIP_MAX = 200
+
+
+class RejectedAnswer(ValueError):
+    """The model answered, but the answer fails a check (no valid verdict, a tone out of range,
+    a "why" that praises a failure…): :func:`retrying` asks again."""
+
+
+def retrying(runnable: Runnable, retries: int, on: tuple[type[BaseException], ...] = (Exception,)) -> Runnable:
+    """``runnable`` tried up to ``1 + retries`` times while it raises one of ``on`` (LangChain's
+    ``with_retry``, without waiting between attempts); the last attempt's exception is raised."""
+    return runnable.with_retry(retry_if_exception_type=on, stop_after_attempt=1 + retries, wait_exponential_jitter=False)
 
 
 def load_prompt(name: str) -> BaseModel:
@@ -101,31 +107,29 @@ def render_rubric(rubric: Rubric, lang: str = "en") -> str:
     return "\n".join(lines)
 
 
-CRITERION_SCHEMA = {
-    "title": "CriterionGrade",
-    "type": "object",
-    "properties": {
-        "reason": {"type": "string", "maxLength": REASON_MAX},
-        "evidence": {"type": "string", "maxLength": REASON_MAX},
-        "verdict": {"type": "string", "enum": ["pass", "fail"]},
-    },
-    "required": ["reason", "evidence", "verdict"],
-    "additionalProperties": False,
-}
-TONE_TIP_PROPERTIES = {
-    "tone": {"type": "integer", "minimum": 1, "maximum": 5},
-    "tip": {"type": "string", "maxLength": TIP_MAX},
-}
+# The answer models below only describe the JSON the model must write: their schema constrains
+# its output (no docstrings: they would reach OpenAI-compatible endpoints as descriptions). The
+# answers are checked as dicts where they are asked for.
 
 
-def _object(title: str, props: dict) -> dict:
-    return {"title": title, "type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+class CriterionGrade(BaseModel):  # one criterion, in the order the model writes it
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(max_length=REASON_MAX)
+    evidence: str = Field(max_length=REASON_MAX)
+    verdict: Literal["pass", "fail"]
+
+
+class ToneTip(BaseModel):  # the closing answer: the reply's tone (1 = hostile … 5 = warm) and a tip
+    model_config = ConfigDict(extra="forbid")
+    tone: int = Field(ge=1, le=5)
+    tip: str = Field(max_length=TIP_MAX)
 
 
 def grade_schema(criteria: list[str]) -> dict:
     """JSON schema of a joint answer for these criteria (reason before verdict), tone and tip."""
-    item = {k: v for k, v in CRITERION_SCHEMA.items() if k != "title"}
-    return _object("TurnGrade", {**{cid: item for cid in criteria}, **TONE_TIP_PROPERTIES})
+    fields = {cid: (CriterionGrade, ...) for cid in criteria}
+    fields.update({name: (f.annotation, f) for name, f in ToneTip.model_fields.items()})
+    return create_model("TurnGrade", __config__=ConfigDict(extra="forbid"), **fields).model_json_schema()
 
 
 def turn_fields(req: GradeRequest, reply: str) -> dict[str, object]:
@@ -134,7 +138,7 @@ def turn_fields(req: GradeRequest, reply: str) -> dict[str, object]:
     return {
         "scenario": req.scenario or "a customer service conversation",
         "level": req.level,
-        "level_name": LEVEL_NAMES[req.level],
+        "level_name": LEVEL_DESCRIPTIONS[req.level],
         "aggression_type": req.aggression_type,
         "policy": "\n".join(f"- {p.strip()}" for p in req.policy) or "- (no policy facts given)",
         "customer": req.customer_line.replace("</customer>", ""),
@@ -174,6 +178,7 @@ class Grader:
         context = self.prompt.context.format(**turn_fields(req, reply))
         reply_only = self.prompt.context.format(**{**turn_fields(req, reply), "customer": "(left out: judge the employee's words only)"})
         answer: dict = {}
+        chain = self._json(CriterionGrade.model_json_schema(), "criterion_grade")
         for cid in criteria:
             c = self.rubric.criterion(cid)
             question = self.prompt.question.format(
@@ -181,22 +186,21 @@ class Grader:
                 checks="\n".join(f"- {check('en')}" for check in c.checks),
                 good=c.examples.good("en"), bad=c.examples.bad("en"), language=LANGUAGE_NAMES.get(req.lang, "English"),
             )
-            chain = self._json(CRITERION_SCHEMA, "criterion_grade")
             out = self._invoke(chain, [SystemMessage(self.system), HumanMessage(context + question)])
             if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
-                raise ValueError(f"no valid verdict for {cid}")
+                raise RejectedAnswer(f"no valid verdict for {cid}")
             evidence = str(out.get("evidence", ""))
             if out["verdict"] == "fail" and evidence and not rules.quote_in(evidence, reply) and rules.quote_in(
                     evidence, req.customer_line):
                 # the model judged the customer's words: ask again with the reply alone
                 out = self._invoke(chain, [SystemMessage(self.system), HumanMessage(reply_only + question)])
                 if not isinstance(out, dict) or out.get("verdict") not in ("pass", "fail"):
-                    raise ValueError(f"no valid verdict for {cid}")
+                    raise RejectedAnswer(f"no valid verdict for {cid}")
             answer[cid] = out
         closing = (f"\nRate the tone of the employee's reply (1 = hostile, 2 = cold or curt, 3 = neutral, "
                    f"4 = polite, 5 = warm and respectful) and write one short coaching tip in "
                    f"{LANGUAGE_NAMES.get(req.lang, 'English')}.")
-        out = self._invoke(self._json(_object("ToneTip", TONE_TIP_PROPERTIES), "tone_tip"),
+        out = self._invoke(self._json(ToneTip.model_json_schema(), "tone_tip"),
                            [SystemMessage(self.system), HumanMessage(context + closing)])
         answer.update(tone=out.get("tone"), tip=out.get("tip", ""))
         return answer
@@ -220,11 +224,11 @@ class Grader:
         schema = grade_schema(criteria)
         answer = self._invoke(self._json(schema, "turn_grade"), self.messages(req, criteria, reply))
         if not isinstance(answer, dict):
-            raise ValueError("the answer is not a JSON object")
+            raise RejectedAnswer("the answer is not a JSON object")
         for cid in criteria:
             item = answer.get(cid)
             if not isinstance(item, dict) or item.get("verdict") not in ("pass", "fail"):
-                raise ValueError(f"no valid verdict for {cid}")
+                raise RejectedAnswer(f"no valid verdict for {cid}")
         return answer
 
     def grade(self, req: GradeRequest) -> TurnAssessment:
@@ -235,14 +239,14 @@ class Grader:
         start = time.perf_counter()
         criteria = applicable(self.rubric, req.level, req.aggression_type, req.tactic)
         masked, injection = rules.mask_injection(req.reply)
+        ask = self._ask if self.mode == "joint" else self._ask_per_criterion
+        # one attempt is the whole ask (every call of it waits in before_call first)
+        attempts = retrying(RunnableLambda(lambda _: ask(req, criteria, masked)), self.retries)
         answer, error = None, None
-        for _ in range(1 + self.retries):
-            try:
-                ask = self._ask if self.mode == "joint" else self._ask_per_criterion
-                answer = ask(req, criteria, masked)
-                break
-            except Exception as exc:  # parser errors, validation, timeouts, HTTP errors
-                error = f"{type(exc).__name__}: {exc}"[:300]
+        try:
+            answer = attempts.invoke(None)
+        except Exception as exc:  # the last attempt's: parser errors, validation, timeouts, HTTP errors
+            error = f"{type(exc).__name__}: {exc}"[:300]
         results: dict[str, CriterionResult] = {}
         for c in self.rubric.criteria:
             if c.id not in criteria:
@@ -279,6 +283,19 @@ class Grader:
         )
 
 
+class Tone(BaseModel):  # a tone judgement (schema only, see CriterionGrade): a reason, then the tone
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(max_length=120)
+    tone: int = Field(ge=1, le=5)
+
+
+def _tone_of(answer: dict) -> tuple[str, int]:
+    tone = int(answer["tone"])
+    if not 1 <= tone <= 5:
+        raise RejectedAnswer(f"tone {tone} out of range")
+    return str(answer.get("reason", "")), tone
+
+
 class ToneJudge:
     """Rates the tone of one message on the rubric's 1–5 scale, with a reason.
 
@@ -286,29 +303,15 @@ class ToneJudge:
     after ``retries`` extra attempts.
     """
 
-    SCHEMA = {
-        "title": "Tone",
-        "type": "object",
-        "properties": {"reason": {"type": "string", "maxLength": 120}, "tone": {"type": "integer", "minimum": 1, "maximum": 5}},
-        "required": ["reason", "tone"],
-        "additionalProperties": False,
-    }
-
     def __init__(self, model: BaseChatModel, retries: int = 2) -> None:
         self.prompt = load_prompt("tone")
-        self.chain = json_mode(model, self.SCHEMA, "tone") | JsonOutputParser()
+        checked = json_mode(model, Tone.model_json_schema(), "tone") | JsonOutputParser() | RunnableLambda(_tone_of)
+        self.chain = retrying(checked, retries)
         self.retries = retries
 
     def rate(self, text: str) -> tuple[str, int]:
         messages = [SystemMessage(self.prompt.system), HumanMessage(self.prompt.user.format(text=text.replace("</message>", "")))]
-        error = None
-        for _ in range(1 + self.retries):
-            try:
-                answer = self.chain.invoke(messages)
-                tone = int(answer["tone"])
-                if 1 <= tone <= 5:
-                    return str(answer.get("reason", "")), tone
-                error = f"tone {tone} out of range"
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-        raise ValueError(f"no valid tone judgement: {error}")
+        try:
+            return self.chain.invoke(messages)
+        except Exception as exc:
+            raise ValueError(f"no valid tone judgement: {type(exc).__name__}: {exc}") from exc

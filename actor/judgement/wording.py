@@ -28,11 +28,13 @@ from pathlib import Path
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
+from langchain_core.runnables import RunnableLambda
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from actor import prompt_files
 from actor.evaluator import rules
 from actor.evaluator.assessment import TurnAssessment
-from actor.evaluator.grader import GradeRequest
+from actor.evaluator.grader import GradeRequest, RejectedAnswer, retrying
 from actor.evaluator.rubric import Rubric
 from actor.llm import invoke_when_idle, json_mode, preemptible
 from actor.prompt_files import WordingPrompt  # noqa: F401  (re-exported)
@@ -118,12 +120,16 @@ def contradicts(reason: str, verdict: str, lang: str) -> bool:
     return verdict == "fail" and bool(re.search(_PRAISE.get(lang, _PRAISE["en"]), reason, re.I))
 
 
+class Why(BaseModel):  # why one criterion failed (schema only: no docstring, it would reach the model)
+    model_config = ConfigDict(extra="forbid")
+    why: str = Field(max_length=WHY_MAX)
+
+
 def _schema(criteria: list[str]) -> dict:
-    item = {"type": "object", "properties": {"why": {"type": "string", "maxLength": WHY_MAX}},
-            "required": ["why"], "additionalProperties": False}
-    props = {cid: item for cid in criteria}
-    props["better"] = {"type": "string", "maxLength": BETTER_MAX}
-    return {"title": "Feedback", "type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+    """JSON schema of the answer: a :class:`Why` per failed criterion, then the better phrasing."""
+    fields = {cid: (Why, ...) for cid in criteria}
+    return create_model("Feedback", __config__=ConfigDict(extra="forbid"), **fields,
+                        better=(str, Field(max_length=BETTER_MAX))).model_json_schema()
 
 
 def failed_criteria(assessment: TurnAssessment) -> list[str]:
@@ -194,16 +200,21 @@ class Writer:
         base = rubric_wording(req, assessment, rubric)
         chain = json_mode(self.model, _schema(failed), "feedback")
         chain = (preemptible(chain, self.yield_to) if self.yield_to else chain) | JsonOutputParser()
+        allowed = " ".join([reply, req.customer_line, req.scenario, req.allowed, *quotes.values()])
         accepted: dict[str, str] = {}
         tip = None
-        for _ in range(1 + self.retries):
+
+        def attempt(messages: list) -> None:
+            """One call (after the scheduling hooks); keeps what passes the checks and raises
+            RejectedAnswer while a "why" or the tip is still missing. Errors of the checks
+            themselves (``judge_tip``) are not model trouble: they propagate, not retried."""
+            nonlocal tip
             try:
-                out = self._invoke(chain, self.messages(req, failed, rubric, reply, quotes))
-            except Exception:
-                continue
+                out = self._invoke(chain, messages)
+            except Exception as exc:  # model errors, parse errors
+                raise RejectedAnswer(f"{type(exc).__name__}: {exc}") from exc
             if not isinstance(out, dict):
-                continue
-            allowed = " ".join([reply, req.customer_line, req.scenario, req.allowed, *quotes.values()])
+                raise RejectedAnswer("the answer is not a JSON object")
             for cid in failed:
                 item = out.get(cid)
                 why = first_sentence(str(item.get("why", ""))) if isinstance(item, dict) else ""
@@ -216,8 +227,14 @@ class Writer:
             if tip is None and self._good_tip(better, reply, req.lang, assessment, judge_tip) \
                     and not unknown_words(better, req.lang, allowed) and not _copies(better, req.customer_line, 0.5):
                 tip = better
-            if len(accepted) == len(failed) and tip is not None:
-                break
+            if len(accepted) < len(failed) or tip is None:
+                raise RejectedAnswer("a why or the better phrasing was rejected")
+
+        try:  # what was accepted in any attempt is kept; later attempts fill in what is missing
+            retrying(RunnableLambda(attempt), self.retries, on=(RejectedAnswer,)).invoke(
+                self.messages(req, failed, rubric, reply, quotes))
+        except RejectedAnswer:
+            pass  # still missing after the last attempt: the rubric's text stands in
         criteria = dict(base.criteria)
         for cid in failed:
             r = criteria[cid]
