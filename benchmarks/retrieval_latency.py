@@ -80,7 +80,7 @@ def main() -> None:
         retriever = CourseRetriever(settings, embeddings, cache=False)  # every query on the cold path
         retriever.query("warm-up", lang="nl")
         retriever.query("warm-up", lang="en")
-        collection = retriever._collection
+        collection = retriever.collection
         n_real = collection.count()
         report("current size", n_real, time_queries(retriever, embeddings, queries, kinds))
 

@@ -201,6 +201,68 @@ def test_retriever_applies_facets(settings):
         r.query("   ", lang="en")
 
 
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("klant herhaalt zijn eis", {"k": 4, "lang": "nl"}),
+        ("refuses", {"k": 10, "per_document": None, "lang": "en", "kind": "playbook", "level": 2}),
+        ("customer repeats the demand", {"k": 3, "lang": "en", "audience": "actor", "aggression_type": "instrumental"}),
+        ("Jullie doen nooit iets", {"k": 5, "per_document": 2}),
+    ],
+)
+def test_langchain_retriever_returns_the_same_hits_as_query(settings, text, options):
+    """``as_retriever(...).invoke`` is ``query`` as LangChain ``Document``s: same chunks, order, scores."""
+    import asyncio
+
+    from langchain_core.retrievers import BaseRetriever
+
+    emb = DeterministicFakeEmbedding(size=384)
+    ingest(settings, emb, progress=False)
+    r = CourseRetriever(settings, emb, cache=False)  # both calls take the real path, not a cached list
+    hits = r.query(text, **options)
+    retriever = r.as_retriever(**options)
+    assert isinstance(retriever, BaseRetriever)
+    docs = retriever.invoke(text)
+    assert hits and len(docs) == len(hits)
+    assert [(d.id, d.page_content, d.metadata["source"], d.metadata["heading"], d.metadata["doc_id"],
+             d.metadata["score"], d.metadata["similarity"]) for d in docs] == [
+        (h.chunk_id, h.text, h.source, h.heading, h.doc_id, h.score, h.similarity) for h in hits
+    ]
+    assert all(d.metadata[key] == h.metadata[key] for d, h in zip(docs, hits) for key in h.metadata)
+    assert set(r.store.get(ids=[d.id for d in docs], include=[])["ids"]) == {d.id for d in docs}
+    assert [d.id for d in asyncio.run(retriever.ainvoke(text))] == [d.id for d in docs]
+
+
+def test_langchain_retriever_applies_facets_and_validates(settings):
+    emb = DeterministicFakeEmbedding(size=384)
+    ingest(settings, emb, progress=False)
+    r = CourseRetriever(settings, emb)
+    docs = r.as_retriever(k=10, per_document=None, lang="en", kind="playbook", level=2).invoke("refuses")
+    assert docs and all(d.metadata["lang"] == "en" and d.metadata["kind"] == "playbook" for d in docs)
+    assert all(d.metadata["level_min"] <= 2 <= d.metadata["level_max"] for d in docs)
+    docs = r.as_retriever(k=10, per_document=None, lang="nl", aggression_type="instrumental").invoke("klant herhaalt zijn eis")
+    assert docs and {d.metadata["doc_id"] for d in docs} <= {"instrumental-repeat-demand", "escalation-ladder"}
+    assert len({d.metadata["doc_id"] for d in r.as_retriever(k=3, lang="en").invoke("customer")}) == 3
+    with pytest.raises(ValueError):
+        r.as_retriever(lang="en").invoke("   ")
+    for bad in ({"colour": "red"}, {"level": 7}, {"k": 0}, {"per_document": 0}):
+        with pytest.raises(ValueError):
+            r.as_retriever(**bad)
+
+
+def test_dense_similarity_is_one_minus_chroma_cosine_distance(settings):
+    """The dense side goes through LangChain's store; its similarities are Chroma's own 1 - distance."""
+    emb = DeterministicFakeEmbedding(size=384)
+    ingest(settings, emb, progress=False)
+    r = CourseRetriever(settings, emb, cache=False)
+    where = build_filter(lang="en", kind="playbook")
+    raw = r.collection.query(query_embeddings=[emb.embed_query("refuses")], n_results=50, where=where, include=["distances"])
+    expected = {cid: 1.0 - dist for cid, dist in zip(raw["ids"][0], raw["distances"][0])}
+    hits = r.query("refuses", k=50, per_document=None, lang="en", kind="playbook")
+    dense = [h for h in hits if h.similarity is not None]
+    assert dense and all(h.similarity == expected[h.chunk_id] for h in dense)
+
+
 @pytest.mark.slow
 def test_real_embeddings_find_the_right_document(tmp_path, monkeypatch):
     """multilingual-e5-small on a slice of the real knowledge base, in both languages."""
@@ -282,11 +344,11 @@ def test_python_filter_agrees_with_chroma(settings, facets):
 
     emb = DeterministicFakeEmbedding(size=384)
     ingest(settings, emb, progress=False)
-    collection = CourseRetriever(settings, emb).store._collection
+    store = CourseRetriever(settings, emb).store
     where = build_filter(**facets)
-    everything = collection.get(include=["metadatas"])
+    everything = store.get(include=["metadatas"])
     by_python = {cid for cid, meta in zip(everything["ids"], everything["metadatas"]) if matches(where, meta)}
-    assert by_python == set(collection.get(where=where, include=[])["ids"])
+    assert by_python == set(store.get(where=where, include=[])["ids"])
 
 
 def test_ingest_and_query_make_no_network_calls(settings, monkeypatch):

@@ -8,6 +8,11 @@ with reciprocal rank fusion (RRF, constant 60; Cormack et al., SIGIR 2009). The 
 catches the exact words a small embedding model blurs (``wethouder``, ``recensie``, "wait
 outside"). On our retrieval set it lifts recall@3 in Dutch clearly (see ``evals/retrieval``).
 Facet filters apply to both sides through the same Chroma ``where`` filter.
+
+Only the public API of the LangChain ``Chroma`` store is used (``get`` for the lexical index,
+``similarity_search_by_vector_with_relevance_scores`` for the dense side). For LangChain
+chains, :meth:`CourseRetriever.as_retriever` wraps the retriever as a ``BaseRetriever``
+(:class:`CourseLangChainRetriever`) returning ``Document`` objects.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import Field, field_validator
 
 from actor.config import Settings
-from actor.knowledge.store import open_store
+from actor.knowledge.store import chroma_client, open_store
 
 RRF_K = 60  # the rank constant of reciprocal rank fusion
 CANDIDATES = 50  # candidates taken from each ranking before fusion
@@ -31,7 +41,8 @@ _STEMMERS = {"nl": "dutch", "en": "english"}
 class RetrievedChunk:
     """One hit: chunk ``text``, ``source`` (path under the knowledge folder), ``heading``,
     ``doc_id``, fused ``score`` (RRF, higher is better), ``similarity`` (cosine, 1 = identical;
-    ``None`` when only the lexical side found it) and all stored ``metadata``."""
+    ``None`` when only the lexical side found it), all stored ``metadata`` and ``chunk_id``
+    (the chunk's id in the store)."""
 
     text: str
     source: str
@@ -40,10 +51,26 @@ class RetrievedChunk:
     score: float
     similarity: float | None
     metadata: dict = field(repr=False)
+    chunk_id: str = field(default="", repr=False)
 
     def cite(self) -> str:
         """``source › heading``, the way the UI and prompts cite a chunk."""
         return f"{self.source} › {self.heading}" if self.heading else self.source
+
+    def to_document(self) -> Document:
+        """This hit as a LangChain ``Document``: ``page_content`` = ``text``, ``id`` = ``chunk_id``,
+        ``metadata`` = the stored metadata (``doc_id``, ``lang``, ``kind``, ``source``, ``heading``,
+        …) with ``source``, ``heading``, ``doc_id``, ``score`` and ``similarity`` (``None`` for a
+        lexical-only hit) set from this hit."""
+        metadata = {
+            **self.metadata,
+            "source": self.source,
+            "heading": self.heading,
+            "doc_id": self.doc_id,
+            "score": self.score,
+            "similarity": self.similarity,
+        }
+        return Document(page_content=self.text, metadata=metadata, id=self.chunk_id or None)
 
 
 def build_filter(
@@ -154,12 +181,15 @@ class CourseRetriever:
     ingest in the same process. With ``cache`` (default) the last :data:`QUERY_CACHE` queries'
     embeddings and results are kept: the actor asks the same few queries every turn, so a
     repeated query costs no embedding and no search (``cache=False`` measures the cold path).
-    Thread-safe.
+    ``as_retriever(k=…, per_document=…, **facets)`` gives the same search as a LangChain
+    ``BaseRetriever`` returning ``Document`` objects. Thread-safe.
     """
 
     def __init__(self, settings: Settings, embeddings: Embeddings, client=None, cache: bool = True) -> None:
         self.cache = cache
-        self.store = open_store(settings, embeddings, client)
+        self._client = client or chroma_client(settings)
+        self._collection_name = settings.chroma_collection
+        self.store = open_store(settings, embeddings, self._client)
         self.embeddings = embeddings
         self._lexical: dict[str, _LexicalIndex] = {}
         self._lock = threading.Lock()
@@ -184,8 +214,21 @@ class CourseRetriever:
         return vector
 
     @property
-    def _collection(self):
-        return self.store._collection
+    def collection(self):
+        """The raw ``chromadb`` collection of the store, through Chroma's public client API (for
+        tools that inspect or pad the store, e.g. ``benchmarks/retrieval_latency.py``; the
+        retriever itself only uses the LangChain store). Raises chromadb's ``NotFoundError``
+        when the collection has been deleted."""
+        return self._client.get_collection(self._collection_name, embedding_function=None)
+
+
+    def as_retriever(self, k: int = 4, per_document: int | None = 1, **facets) -> CourseLangChainRetriever:
+        """This retriever as a LangChain ``BaseRetriever``: ``invoke(text) -> list[Document]``, the
+        same hits in the same order as ``query(text, k=k, per_document=per_document, **facets)``
+        (see :meth:`RetrievedChunk.to_document`). Raises ``ValueError`` (pydantic's
+        ``ValidationError``) for ``k < 1``, ``per_document < 1``, an unknown facet or a level
+        outside 0–4."""
+        return CourseLangChainRetriever(course=self, k=k, per_document=per_document, facets=facets)
 
     def refresh(self) -> None:
         """Forget the lexical indexes and cached results (rebuilt from the store on the next query)."""
@@ -196,7 +239,7 @@ class CourseRetriever:
     def _lexical_index(self, lang: str) -> _LexicalIndex:
         with self._lock:
             if lang not in self._lexical:
-                got = self._collection.get(where={"lang": lang}, include=["documents", "metadatas"])
+                got = self.store.get(where={"lang": lang}, include=["documents", "metadatas"])
                 self._lexical[lang] = _LexicalIndex(got["ids"], got["documents"], got["metadatas"], lang)
             return self._lexical[lang]
 
@@ -225,19 +268,17 @@ class CourseRetriever:
         return list(picked)
 
     def _query(self, text: str, where, k: int, per_document: int | None, facets: dict) -> list[RetrievedChunk]:
-        dense = self._collection.query(
-            query_embeddings=[self._embed_query(text)],
-            n_results=CANDIDATES,
-            where=where,
-            include=["documents", "metadatas", "distances"],
+        # Despite its name, this returns Chroma's raw cosine *distance* per Document (``id`` set);
+        # 1 - distance is the similarity (what langchain_chroma's cosine relevance function gives).
+        dense = self.store.similarity_search_by_vector_with_relevance_scores(
+            self._embed_query(text), k=CANDIDATES, filter=where
         )
         found: dict[str, tuple[str, dict, float | None]] = {
-            cid: (doc, meta, 1.0 - dist)
-            for cid, doc, meta, dist in zip(dense["ids"][0], dense["documents"][0], dense["metadatas"][0], dense["distances"][0])
+            doc.id: (doc.page_content, doc.metadata, 1.0 - dist) for doc, dist in dense
         }
         score: dict[str, float] = {}
-        for rank, cid in enumerate(dense["ids"][0]):
-            score[cid] = 1.0 / (RRF_K + rank)
+        for rank, (doc, _) in enumerate(dense):
+            score[doc.id] = 1.0 / (RRF_K + rank)
         lang = facets.get("lang")
         if lang:
             index = self._lexical_index(lang)
@@ -262,8 +303,41 @@ class CourseRetriever:
                     score=score[cid],
                     similarity=similarity,
                     metadata=dict(meta),
+                    chunk_id=cid,
                 )
             )
             if len(picked) == k:
                 break
         return picked
+
+
+class CourseLangChainRetriever(BaseRetriever):
+    """A :class:`CourseRetriever` as a LangChain ``BaseRetriever`` (build it with
+    :meth:`CourseRetriever.as_retriever`).
+
+    ``invoke(text) -> list[Document]``: at most ``k`` documents, best first, exactly the hits of
+    ``course.query(text, k=k, per_document=per_document, **facets)`` converted by
+    :meth:`RetrievedChunk.to_document` (``page_content`` = chunk text, ``id`` = chunk id,
+    ``metadata`` with ``source``, ``heading``, ``doc_id``, ``score``, ``similarity`` and the stored
+    facets). Raises ``ValueError`` for an empty query. ``ainvoke`` runs the same search in a
+    thread. Fields are validated on construction: ``k`` ≥ 1, ``per_document`` ≥ 1 or ``None``,
+    ``facets`` as accepted by :func:`build_filter`.
+    """
+
+    course: CourseRetriever
+    k: int = Field(default=4, ge=1)
+    per_document: int | None = Field(default=1, ge=1)
+    facets: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("facets")
+    @classmethod
+    def _known_facets(cls, facets: dict[str, Any]) -> dict[str, Any]:
+        try:
+            build_filter(**facets)
+        except TypeError as e:  # an unknown keyword
+            raise ValueError(f"unknown retrieval facet: {e}") from None
+        return facets
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        hits = self.course.query(query, k=self.k, per_document=self.per_document, **self.facets)
+        return [hit.to_document() for hit in hits]
