@@ -13,6 +13,8 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("Goedemiddag, waarmee kan ik u helpen?", "nl", "employee"),
         ("Medewerker: ik kijk het even voor u na.", "nl", "employee"),
         ("How can I help you today?", "en", "employee"),
+        ("Ik weet dat je werkt, en ik ben hier om te helpen.", "nl", "employee"),
+        ("Look, I'm here to help, but you have to listen.", "en", "employee"),
         ("As an AI language model, I cannot be rude.", "en", "assistant"),
         ("Ik ben een AI en kan dit niet doen.", "nl", "assistant"),
         ("I'm sorry, but I can't continue this role-play.", "en", "assistant"),
@@ -46,6 +48,10 @@ def test_repeats_are_rejected():
     earlier = ["Ik wil nu mijn pakket, anders ga ik niet weg!"]
     assert "repeats an earlier line" in check_line("Ik wil nu mijn pakket, anders ga ik niet weg.", "nl", earlier)
     assert check_line("Haal dan je chef erbij, ik heb geen zin in dit gedoe.", "nl", earlier) == []
+    opening = ["Ja, met Smit. Ik heb hier jullie eindafrekening, ruim elfhonderd euro bijbetalen?!"]
+    assert "repeats an earlier line" in check_line("Ja, met Smit.", "nl", opening)  # cut out of an earlier line
+    assert check_line("Met Smit, ja. En nu?", "nl", opening) == []  # other words, other order
+    assert check_line("Ja, nou.", "nl", ["Ja, nou, dat zeg ik toch."]) == []  # two words are not a repeat
 
 
 def test_language_detection_needs_evidence():

@@ -30,7 +30,7 @@ _EMPLOYEE_VOICE = [
     r"\bu bent hier (?:nu |al |dus )*(?:voor|om|omdat)\b", r"\bu wilt (?:uw|graag uw|dus)\b",
     r"\bu (?:staat|komt) hier (?:nu |al |dus )*voor\b", r"\bik kijk (?:het )?(?:even |voor u )+(?:na|in)\b",
     r"\bik zoek het (?:even |voor u )+uit\b", r"\bik kan u (?:\w+ )?aanbieden\b", r"\bkan ik (?:u|je) (?:nog )?(?:ergens )?(?:mee )?helpen\b",
-    r"\bu hebt er uw\b",
+    r"\bu hebt er uw\b", r"\bik ben hier om (?:(?:u|je) )?te helpen\b", r"\bi(?:'m| am) here to help\b",
 ]
 _ASSISTANT_VOICE = [
     r"\bas an ai\b", r"\blanguage model\b", r"\bi(?:'m| am) (?:an? )?(?:ai|assistant|chatbot)\b", r"\bi cannot (?:help|assist) with\b",
@@ -98,11 +98,15 @@ def _sentences(text: str) -> list[str]:
 
 
 def repeats(line: str, earlier: Sequence[str]) -> bool:
-    """Whether ``line`` repeats one of ``earlier``: more than 80 % similar as a whole, or one of its
-    sentences (of five words or more) more than 85 % similar to a sentence of an earlier line."""
+    """Whether ``line`` repeats one of ``earlier``: more than 80 % similar as a whole, contained
+    word for word in an earlier line (three words or more), or one of its sentences (of five words
+    or more) more than 85 % similar to a sentence of an earlier line."""
     low = line.strip().lower()
     if any(SequenceMatcher(None, low, e.lower()).ratio() > 0.8 for e in earlier):
         return True
+    words = " ".join(re.findall(r"\w+", low))
+    if len(words.split()) >= 3 and any(f" {words} " in " " + " ".join(re.findall(r"\w+", e.lower())) + " " for e in earlier):
+        return True  # a short line cut out of an earlier one ("Ja, met Smit." after the opening)
     mine = _sentences(line)
     return any(SequenceMatcher(None, a, b).ratio() > 0.85 for e in earlier for b in _sentences(e) for a in mine)
 
