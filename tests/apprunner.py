@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -59,3 +61,31 @@ class Server:
         self.proc.wait(timeout=30)
 
 
+
+
+@contextmanager
+def chromium_on(server: Server) -> Iterator:
+    """Start ``server``, launch Debian's Chromium headless (no sandbox) and yield the Playwright
+    ``Browser``; on leaving, close the browser and stop the server, also after a failure.
+    Raises what :meth:`Server.start` raises; needs :data:`CHROMIUM`."""
+    from playwright.sync_api import sync_playwright
+
+    server.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+
+
+def open_page(browser, url: str, height: int = 1100, timeout_ms: int = 60_000):
+    """A new 1280 × ``height`` px page of ``browser`` on ``url``, its default timeout
+    ``timeout_ms`` milliseconds (a turn on a busy 2-core machine takes longer than 5 s)."""
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    return page

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--difficulty", default="hard", choices=("easy", "medium", "hard"))
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO / "tests"))
-    from apprunner import CHROMIUM, Server
-    from playwright.sync_api import expect, sync_playwright
+    from apprunner import CHROMIUM, Server, chromium_on, open_page
+    from playwright.sync_api import expect
 
     if not CHROMIUM:
         print("no chromium on the PATH (apt-get install chromium)")
@@ -47,66 +47,58 @@ def main(argv: list[str] | None = None) -> int:
     args.shots.mkdir(parents=True, exist_ok=True)
     home = Path(os.environ.get("ACTOR_HOME", "")) if os.environ.get("ACTOR_HOME") else Path(tempfile.mkdtemp())
     server = Server(home, Path(tempfile.mkdtemp()) / "app.log")
-    server.start()
     rows = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 1300})
-            page.set_default_timeout(300_000)
-            page.goto(server.url)
-            page.get_by_text({"easy": "makkelijk · easy", "medium": "gemiddeld · medium", "hard": "moeilijk · hard"}[args.difficulty]).click()
-            page.get_by_role("button", name="Start the conversation").click()
-            box = page.locator("#reply-box textarea")
-            expect(box).to_be_editable()
-            bot = page.locator('[data-testid="bot"]')
-            expect(bot).to_have_count(1)
-            panel = page.locator("#feedback-panel")
-            ready = time.monotonic()
-            for n, reply in enumerate(REPLIES, 1):
-                delay_ms = max(20, int((args.think * 1000 * 0.6) / len(reply)))
-                wait = args.think - delay_ms * len(reply) / 1000 - (time.monotonic() - ready)
-                if wait > 0:
-                    time.sleep(wait)  # reading and thinking
-                box.press_sequentially(reply, delay=delay_ms)
-                sent = time.monotonic()
-                page.locator("#send-button").click()
-                verdicts = line = None
-                while time.monotonic() - sent < 300:
-                    text = panel.inner_text()
-                    if verdicts is None and f"Beurt {n}" in text and any(m in text for m in "✓✗?"):
-                        verdicts = time.monotonic() - sent
-                    texts = bot.all_inner_texts()
-                    if line is None and len(texts) > n and box.is_editable() and box.input_value() == "":
-                        line = time.monotonic() - sent
-                    if verdicts is not None and line is not None:
-                        break
-                    if verdicts is not None and len(texts) <= n and time.monotonic() - sent > verdicts + 20 \
-                            and box.input_value() == "":
-                        break  # no customer line: the scenario ended with this reply
-                    time.sleep(0.05)
-                ready = time.monotonic()
-                page.screenshot(path=str(args.shots / f"turn{n}.png"), full_page=True)
-                rows.append({"turn": n, "verdicts_s": verdicts, "line_s": line, "sent_at": sent})
-                if line is None:
-                    print(f"turn {n}: the customer did not answer (the scenario ended); stopping")
-                    break
-            # when did the words of each turn appear? watch until the last one is worded (or 5 min)
-            worded: dict[int, float] = {}
-            start = time.monotonic()
-            while time.monotonic() - start < 300 and len(worded) < len(rows):
+    with chromium_on(server) as browser:
+        page = open_page(browser, server.url, 1300, 300_000)
+        page.get_by_text({"easy": "makkelijk · easy", "medium": "gemiddeld · medium", "hard": "moeilijk · hard"}[args.difficulty]).click()
+        page.get_by_role("button", name="Start the conversation").click()
+        box = page.locator("#reply-box textarea")
+        expect(box).to_be_editable()
+        bot = page.locator('[data-testid="bot"]')
+        expect(bot).to_have_count(1)
+        panel = page.locator("#feedback-panel")
+        ready = time.monotonic()
+        for n, reply in enumerate(REPLIES, 1):
+            delay_ms = max(20, int((args.think * 1000 * 0.6) / len(reply)))
+            wait = args.think - delay_ms * len(reply) / 1000 - (time.monotonic() - ready)
+            if wait > 0:
+                time.sleep(wait)  # reading and thinking
+            box.press_sequentially(reply, delay=delay_ms)
+            sent = time.monotonic()
+            page.locator("#send-button").click()
+            verdicts = line = None
+            while time.monotonic() - sent < 300:
                 text = panel.inner_text()
-                for part in text.split("Beurt ")[1:]:
-                    num = int(part.split()[0])
-                    if num not in worded and "toelichting volgt" not in part:
-                        worded[num] = time.monotonic()
-                time.sleep(0.2)
-            page.screenshot(path=str(args.shots / "feedback-final.png"), full_page=True)
-            customer = [t.strip() for t in bot.all_inner_texts()]
-            feedback = panel.inner_text()
-            browser.close()
-    finally:
-        server.stop()
+                if verdicts is None and f"Beurt {n}" in text and any(m in text for m in "✓✗?"):
+                    verdicts = time.monotonic() - sent
+                texts = bot.all_inner_texts()
+                if line is None and len(texts) > n and box.is_editable() and box.input_value() == "":
+                    line = time.monotonic() - sent
+                if verdicts is not None and line is not None:
+                    break
+                if verdicts is not None and len(texts) <= n and time.monotonic() - sent > verdicts + 20 \
+                        and box.input_value() == "":
+                    break  # no customer line: the scenario ended with this reply
+                time.sleep(0.05)
+            ready = time.monotonic()
+            page.screenshot(path=str(args.shots / f"turn{n}.png"), full_page=True)
+            rows.append({"turn": n, "verdicts_s": verdicts, "line_s": line, "sent_at": sent})
+            if line is None:
+                print(f"turn {n}: the customer did not answer (the scenario ended); stopping")
+                break
+        # when did the words of each turn appear? watch until the last one is worded (or 5 min)
+        worded: dict[int, float] = {}
+        start = time.monotonic()
+        while time.monotonic() - start < 300 and len(worded) < len(rows):
+            text = panel.inner_text()
+            for part in text.split("Beurt ")[1:]:
+                num = int(part.split()[0])
+                if num not in worded and "toelichting volgt" not in part:
+                    worded[num] = time.monotonic()
+            time.sleep(0.2)
+        page.screenshot(path=str(args.shots / "feedback-final.png"), full_page=True)
+        customer = [t.strip() for t in bot.all_inner_texts()]
+        feedback = panel.inner_text()
     for r in rows:
         w = worded.get(r["turn"])
         r["wording_s"] = (w - r["sent_at"]) if w else None
