@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from actor.persona.actor import PersonaPrompt
 from actor.persona.guard import echoes, check_line, language_of, repeats
 from actor.persona.scenario import Scenario
+from actor.persona.scene import _stopwords, normalise, words
 from actor.session import Session
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "evals" / "actor" / "scripts"
@@ -77,7 +78,8 @@ def figures(session: Session) -> dict:
     then taken back); ``foreign`` (name another scenario's words, names or amounts); ``leaks``
     (instruction text, list markup, several lines, speaker labels, or a guard leak);
     ``repeats`` (like ANY earlier customer line, the opening included); ``echoes`` (copy ANY
-    trainee line so far); ``final_level``; ``outcome``; ``resolved_turn`` (the turn that resolved
+    trainee line so far); ``volunteered`` (lines naming a hidden fact not yet uncovered, see
+    :func:`fact_words`); ``final_level``; ``outcome``; ``resolved_turn`` (the turn that resolved
     the scenario, ``None`` if none); ``addressed_at_resolution`` (the concern was addressed then:
     a hidden fact uncovered and a within-policy next step); ``facts`` (hidden facts uncovered);
     ``first_token`` (seconds per turn until the first text is shown); ``rest_of_line`` (seconds
@@ -85,12 +87,16 @@ def figures(session: Session) -> dict:
     """
     lines = [t.answer for t in session.turns if t.answer]
     scene = session.actor.scene
+    hidden = fact_words(session.scenario, session.lang)
     said, trainee = [session.opening.text], []
-    foreign = leaks = repeated = echoed = 0
+    foreign = leaks = repeated = echoed = volunteered = 0
     for t in session.turns:
         trainee.append(t.reply)
         if t.answer:
             text = t.answer.text
+            heard = _content(" ".join(trainee), session.lang)
+            mine = _content(text, session.lang) - heard
+            volunteered += any(mine & fw for i, fw in enumerate(hidden) if i not in t.state_after.facts)
             foreign += bool(scene.foreign(text))
             leaks += bool(scene.instruction_leak(text) or scene.markup(text)
                           or "leaks instructions or breaks the fiction" in check_line(text, session.lang))
@@ -110,6 +116,7 @@ def figures(session: Session) -> dict:
         "leaks": leaks,
         "repeats": repeated,
         "echoes": echoed,
+        "volunteered": volunteered,
         "final_level": session.state.level,
         "outcome": session.state.outcome,
         "resolved_turn": resolved.number if resolved else None,
@@ -119,6 +126,25 @@ def figures(session: Session) -> dict:
         "rest_of_line": [line.seconds["line"] - line.seconds["shown"] for line in lines
                          if line.path != "fallback" and "line" in (line.seconds or {})],
     }
+
+
+def _content(text: str, lang: str, letters: int = 8) -> set[str]:
+    stop = _stopwords(lang)
+    return {normalise(w, lang) for w in words(text) if len(w) >= letters and w.lower() not in stop}
+
+
+def fact_words(scenario: Scenario, lang: str) -> list[set[str]]:
+    """Per hidden fact of ``scenario``, its own content words in ``lang`` (normalised, eight letters
+    or more, no stopwords: shorter words are too often everyday words): those not in the
+    scenario's open texts (title, briefing, setting, the employee's role, the customer's name,
+    profile and wants, the opening line). A customer line using one of them before the fact is
+    uncovered, when the trainee has not said the word either, volunteers the fact (a rough count:
+    a paraphrase in other words is missed)."""
+    c = scenario.customer
+    public = _content(" ".join([scenario.title(lang), scenario.briefing(lang), scenario.setting(lang),
+                                scenario.employee_role(lang), c.name(lang), c.profile(lang), c.wants(lang),
+                                scenario.opening_line(lang)]), lang)
+    return [_content(h.fact(lang), lang) - public for h in c.hidden_facts]
 
 
 def summary(results: list[dict]) -> dict:
@@ -134,5 +160,5 @@ def summary(results: list[dict]) -> dict:
         "right_language": sum(r["right_language"] for r in results) / n,
         "median_words": statistics.median(words) if words else None,
         "fallback_rate": sum(r["fallbacks"] for r in results) / n,
-        **{k: sum(r.get(k, 0) for r in results) for k in ("foreign", "leaks", "repeats", "echoes", "replaced")},
+        **{k: sum(r.get(k, 0) for r in results) for k in ("foreign", "leaks", "repeats", "echoes", "replaced", "volunteered")},
     }

@@ -378,3 +378,17 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     assert "ban_words" not in calm.calls[0]  # at L1 thanking is still in character
     plain = FakeListChatModel(responses=["Ik wil nu gewoon mijn pakket mee naar huis."])
     assert Actor(plain, SCENARIO, "nl", FakeRetriever()).steering(HISTORY, "", 3) == {}  # a model without the arguments
+
+
+def test_the_eval_counts_lines_that_volunteer_a_hidden_fact_before_it_is_uncovered():
+    from actor.trial import fact_words
+
+    data = SCENARIO.model_dump()
+    data["customer"]["hidden_facts"] = [{"fact": bi("De collega zag dat haar legitimatie ontbrak.",
+                                                    "The colleague saw her identification was missing."),
+                                         "ask_about": bi("legitimatie", "ID")}]
+    facts = Scenario.model_validate(data)
+    assert fact_words(facts, "nl") == [{"legitimatie"}]  # words of eight letters or more only
+    assert fact_words(facts, "en") == [{"colleague", "identification"}]
+    opened = Scenario.model_validate({**facts.model_dump(), "opening_line": bi("Mijn legitimatie? Hier!", "My ID? Here!")})
+    assert fact_words(opened, "nl") == [set()]  # a word the customer says openly is not the fact's own

@@ -8,7 +8,8 @@ per scenario and language and in total, with the issue's targets:
 
 - lines that name another scenario's facts (scene check), leaked instruction text or markup,
   repeats of ANY earlier customer line, echoes of ANY earlier trainee line, lines shown and then
-  replaced (targets: 0 each);
+  replaced (targets: 0 each); lines that volunteer a hidden fact before it is uncovered (a rough
+  count by the fact's own long words, :func:`actor.trial.fact_words`; no target);
 - lines accepted on the first draft (target ≥ 90 %) and fallbacks (target ≤ 3 %);
 - for skilled scripts the turn at which the scenario resolved and whether the concern had been
   addressed by then (target: every resolution addressed); friendly scripts must not resolve;
@@ -72,7 +73,7 @@ def group_line(name: str, rows: list[dict]) -> str:
     t = summary(rows)
     n = t["lines"] or 1
     return (f"{name:18s} {t['lines']:5d} {t['foreign']:8d} {t['leaks']:6d} {t['repeats']:8d} {t['echoes']:7d} {t['replaced']:9d} "
-            f"{t['in_character_first_draft']:11.0%} {sum(r['fallbacks'] for r in rows) / n:10.1%}")
+            f"{t['in_character_first_draft']:11.0%} {sum(r['fallbacks'] for r in rows) / n:10.1%} {t['volunteered']:11d}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     total = summary(results)
     n = total["lines"] or 1
     print(f"\n{'group':18s} {'lines':>5s} {'foreign':>8s} {'leaks':>6s} {'repeats':>8s} {'echoes':>7s} {'replaced':>9s} "
-          f"{'first draft':>11s} {'fallbacks':>10s}")
+          f"{'first draft':>11s} {'fallbacks':>10s} {'volunteered':>11s}")
     groups = sorted({(r["scenario"], r["lang"]) for r in results})
     for scenario, lang in groups:
         print(group_line(f"{scenario}-{lang}", [r for r in results if (r["scenario"], r["lang"]) == (scenario, lang)]))
