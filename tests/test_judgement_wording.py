@@ -87,3 +87,15 @@ def test_a_failing_tip_judge_is_not_model_trouble_and_is_not_retried():
     with pytest.raises(RuntimeError, match="the judgement broke"):
         word(model, judge_tip=judge_tip)
     assert len(model.seen) == 1
+
+
+@pytest.mark.parametrize(("better", "kept"), [
+    ("Drie keer voor niets komen, dat is echt vervelend. Mag ik uw ophaalcode zien?", True),
+    ("Ik zou het antwoord kunnen hebben gezegd als 'Dat stond niet in uw app.' Het gevoel van de klant was boosheid.", False),
+    ("You could have said that you understand the customer's anger.", False),
+])
+def test_a_better_phrasing_is_something_to_say_to_the_customer(better, kept):
+    from actor.judgement.wording import Writer
+
+    lang = "en" if better.startswith("You") else "nl"
+    assert Writer._good_tip(better, "Regels zijn regels.", lang, None, None) is kept

@@ -41,6 +41,9 @@ from actor.prompt_files import WordingPrompt  # noqa: F401  (re-exported)
 
 LANGUAGE_NAMES = {"nl": "Dutch (Nederlands)", "en": "English"}
 WHY_MAX = 200
+_ABOUT_THE_REPLY = (  # a "better phrasing" that talks about the reply instead of being one
+    r"\b(?:de klant|het antwoord|zou (?:je |ik )?(?:kunnen |hebben )*(?:zeggen|gezegd)|the customer|the reply|the answer"
+    r"|(?:could|would|should) (?:have )?(?:say|said))\b")
 BETTER_MAX = 300
 _STOP = {
     "nl": {"de", "het", "een", "en", "van", "is", "dat", "niet", "je", "u", "ik", "wat", "om", "op", "te", "in", "zijn",
@@ -248,10 +251,11 @@ class Writer:
 
     @staticmethod
     def _good_tip(better: str, reply: str, lang: str, assessment: TurnAssessment, judge_tip) -> bool:
-        """A better phrasing is kept when it is in ``lang``, does not copy the reply (at most
+        """A better phrasing is kept when it is in ``lang``, is itself something to say to the
+        customer (not a comment about "the customer" or "the reply", :data:`_ABOUT_THE_REPLY`), does not copy the reply (at most
         70 % of its words from the reply; the caller also refuses the customer's own words) and, judged as a reply itself, keeps calm, promises
         nothing outside policy and scores at least as well as the reply."""
-        if not better or language_of(better) != lang:
+        if not better or language_of(better) != lang or re.search(_ABOUT_THE_REPLY, better, re.I):
             return False
         if _copies(better, reply, 0.7):
             return False
