@@ -76,6 +76,7 @@ def test_controls(model_cache_home, tmp_path):
         expect(page.get_by_text("What made this moment hard for you?", exact=False).or_(
             page.get_by_text("Wat maakte dit moment lastig voor je?", exact=False))).to_be_visible()
         expect(box).not_to_be_editable()
+        expect(page.get_by_text("Je hebt het gesprek gestopt.", exact=True)).to_be_visible()  # the header says the conversation is over
         page.get_by_label("Reflectie").fill("De klant bleef maar doorgaan.")
         page.get_by_role("button", name="Opslaan").click()
         expect(page.get_by_text("Opgeslagen.").first).to_be_visible()

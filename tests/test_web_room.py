@@ -15,7 +15,7 @@ from actor.auth import Users
 from actor.db import Database
 from actor.web import RehearsalService
 from actor.web.downloads import Downloads
-from actor.web.trainee import ENDINGS, Room, build_trainee, chat_messages, ending_note
+from actor.web.trainee import ENDINGS, Room, build_trainee, ending_note, header_markdown
 from test_service import ACK, NEUTRAL, bench
 
 
@@ -79,19 +79,22 @@ def test_a_conversation_that_ends_by_itself_updates_the_header_and_closes_the_ch
     monkeypatch.setattr(actor.session, "next_state", lambda *a, **k: replace(real(*a, **k), outcome="resolved"))
     final = list(room.on_send(sid, ACK, None))[-1]
     assert "status: **ended**" in final[room.header] and "uitkomst: **resolved**" in final[room.header]
-    assert final[room.chat][-1] == {"role": "system", "content": f"*{ENDINGS['nl']['resolved']}*"}  # not the customer's bubble
+    assert f"**{ENDINGS['nl']['resolved']}**" in final[room.header]  # said in the header, not in the customer's bubble
+    assert final[room.chat][-1]["role"] == "assistant" and ENDINGS["nl"]["resolved"] not in final[room.chat][-1]["content"]
+    assert all(m["role"] in ("user", "assistant") for m in final[room.chat])  # Gradio's chat hides system messages
     assert final[room.reply]["interactive"] is False
     assert room.service.row(sid).status == "ended"
     assert list(room.on_send(sid, ACK, None)) == [{room.reply: {"__type__": "update", "value": ACK}}]
     assert warnings[-1].startswith("Het gesprek is afgelopen")
 
 
-def test_the_chat_closes_with_a_note_in_the_sessions_language(room):
+def test_the_header_closes_with_a_note_in_the_sessions_language(room):
     sid = start(room, "en")[room.sid]
     view = room.service.view(sid)
-    assert ending_note(view) is None and chat_messages(view)[-1]["content"] != f"*{ENDINGS['en'][None]}*"
+    assert ending_note(view) is None and ENDINGS["en"][None] not in header_markdown(view)
     stopped = room.on_stop(sid, None)
-    assert stopped[room.chat][-1] == {"role": "system", "content": "*You stopped the conversation.*"}
+    assert "**You stopped the conversation.**" in stopped[room.header]
+    assert all(m["role"] in ("user", "assistant") for m in stopped[room.chat])
     assert stopped[room.reflection_box]["visible"]
     for outcome, note in ENDINGS["nl"].items():
         if outcome != "stopped":

@@ -77,7 +77,7 @@ def meter_html(level: int, lang: str) -> str:
     return f'<div class="meter" aria-label="escalation level L{level}" data-level="{level}">{cells}</div>'
 
 
-ENDINGS = {  # the chat's closing note, by outcome of the persona state (or "stopped")
+ENDINGS = {  # the room's closing note (in the header), by outcome of the persona state (or "stopped")
     "nl": {"resolved": "De klant is geholpen. Het gesprek is afgelopen.",
            "success": "Je hebt het gesprek na de dreiging beëindigd. Het gesprek is afgelopen.",
            "ended_early": "Het gesprek is beëindigd voordat de klant geholpen was.",
@@ -94,7 +94,7 @@ ENDINGS = {  # the chat's closing note, by outcome of the persona state (or "sto
 
 
 def ending_note(view: SessionView) -> str | None:
-    """The chat's closing note for an ended or stopped session in its language (by outcome,
+    """The closing note for an ended or stopped session in its language (by outcome,
     :data:`ENDINGS`; an outcome without its own note gets the general one); ``None`` while the
     conversation goes on."""
     if not view.ended:
@@ -106,16 +106,14 @@ def ending_note(view: SessionView) -> str | None:
 def chat_messages(view: SessionView) -> list[dict]:
     """The active branch as chat messages (``{"role", "content"}``, content Markdown with every
     spoken line through :func:`render.text`): customer = assistant (left), trainee = user
-    (right); an ended conversation closes with :func:`ending_note` as a ``system`` message
-    (Gradio shows it centred, apart from the customer's lines)."""
+    (right). Only spoken lines: the end of the conversation is said in the header
+    (:func:`header_markdown`; Gradio's chat does not show ``system`` messages, and a note after
+    the customer's line would join the customer's bubble)."""
     out = [{"role": "assistant", "content": render.text(view.opening)}]
     for t in view.turns:
         out.append({"role": "user", "content": render.text(t.reply)})
         if t.answer:
             out.append({"role": "assistant", "content": render.text(t.answer.text)})
-    note = ending_note(view)
-    if note:
-        out.append({"role": "system", "content": f"*{note}*"})
     return out
 
 
@@ -173,12 +171,14 @@ def user_of(request: gr.Request | None) -> str | None:
 
 def header_markdown(view: SessionView) -> str:
     """The room's header: scenario, difficulty, language, mode, briefing, resume link, status and
-    outcome."""
+    outcome, and once the conversation has ended its :func:`ending_note` in bold."""
     L = LABELS[view.lang]
     outcome = f" · {L['outcome']}: **{view.outcome}**" if view.outcome else ""
+    note = ending_note(view)
     return (f"### {view.scenario.title(view.lang)} · {view.difficulty} · {'Nederlands' if view.lang == 'nl' else 'English'}"
             f"{' · ' + L['assessment'] if view.mode == 'assessment' else ''}\n{view.scenario.briefing(view.lang)}\n\n"
-            f"{L['resume_link']}: `?session={view.id}` · {L['status']}: **{view.status}**{outcome}")
+            f"{L['resume_link']}: `?session={view.id}` · {L['status']}: **{view.status}**{outcome}"
+            + (f"\n\n**{note}**" if note else ""))
 
 
 def feedback_text(view: SessionView, show: bool = True) -> str:
