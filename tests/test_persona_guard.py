@@ -14,6 +14,10 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("Medewerker: ik kijk het even voor u na.", "nl", "employee"),
         ("How can I help you today?", "en", "employee"),
         ("Ik weet dat je werkt, en ik ben hier om te helpen.", "nl", "employee"),
+        ("Regering: De klant weet dat het pakket niet meer in de app staat.", "nl", "leaks"),
+        ("Regie: De medewerker voelt zich opgelucht.", "nl", "leaks"),
+        ("Verrast, antwoord als Klant: Ik voel me boos over de organisatie.", "nl", "leaks"),
+        ("Stage direction: the customer feels relieved.", "en", "leaks"),
         ("Look, I'm here to help, but you have to listen.", "en", "employee"),
         ("As an AI language model, I cannot be rude.", "en", "assistant"),
         ("Ik ben een AI en kan dit niet doen.", "nl", "assistant"),
@@ -50,6 +54,7 @@ def test_repeats_are_rejected():
     assert check_line("Haal dan je chef erbij, ik heb geen zin in dit gedoe.", "nl", earlier) == []
     opening = ["Ja, met Smit. Ik heb hier jullie eindafrekening, ruim elfhonderd euro bijbetalen?!"]
     assert "repeats an earlier line" in check_line("Ja, met Smit.", "nl", opening)  # cut out of an earlier line
+    assert "repeats an earlier line" in check_line("Ja, met Smit. Dus wat gaat u eraan doen?", "nl", opening)  # as a sentence
     assert check_line("Met Smit, ja. En nu?", "nl", opening) == []  # other words, other order
     assert check_line("Ja, nou.", "nl", ["Ja, nou, dat zeg ik toch."]) == []  # two words are not a repeat
 

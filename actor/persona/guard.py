@@ -45,8 +45,11 @@ _LEAKS = [
     r"\bzo klink je nu\b", r"\bhoe je je nu voelt\b", r"\bwat je nu doet\b", r"\bhet gesprek tot nu toe\b",
     r"\bthis is how you sound\b", r"\bhow you feel now\b", r"\bwhat you do now\b", r"\bthe conversation so far\b",
     # narration about the conversation instead of speech in it
-    r"\bde (?:medewerker|klant) (?:heeft|is|wordt|zegt|vraagt|vroeg|maakte|deed|stelde)\b",
-    r"\bthe (?:employee|customer) (?:has|is|was|says|said|asks|asked|made|did)\b", r"\bhet gesprek (?:is|wordt)\b",
+    r"\bde (?:medewerker|klant) (?:heeft|is|wordt|zegt|vraagt|vroeg|maakte|deed|stelde|weet|voelt|wil|denkt|ziet|begrijpt|reageert)\b",
+    r"\bthe (?:employee|customer) (?:has|is|was|says|said|asks|asked|made|did|knows|feels|wants|thinks|sees|understands|reacts)\b",
+    # the stage direction's own words: its label, "answer as the customer"
+    r"^\W*(?:regie|regering|regieaanwijzing|stage direction|direction)\s*:", r"\bantwoord als (?:de )?klant\b",
+    r"\banswer as (?:the )?customer\b", r"\bhet gesprek (?:is|wordt)\b",
     r"\bthe conversation (?:is|was|has)\b",
     r"\bwat (?:de )?klant (?:nu )?zegt\b", r"\bwhat (?:the )?customer says\b", r"^\s*(?:hier is|here(?:'s| is)) (?:wat|what|het antwoord|de reactie|the (?:response|reply|answer))\b",
 ]
@@ -98,15 +101,17 @@ def _sentences(text: str) -> list[str]:
 
 
 def repeats(line: str, earlier: Sequence[str]) -> bool:
-    """Whether ``line`` repeats one of ``earlier``: more than 80 % similar as a whole, contained
-    word for word in an earlier line (three words or more), or one of its sentences (of five words
+    """Whether ``line`` repeats one of ``earlier``: more than 80 % similar as a whole, the line or
+    one of its sentences (three words or more) contained word for word in an earlier line, or one of its sentences (of five words
     or more) more than 85 % similar to a sentence of an earlier line."""
     low = line.strip().lower()
     if any(SequenceMatcher(None, low, e.lower()).ratio() > 0.8 for e in earlier):
         return True
-    words = " ".join(re.findall(r"\w+", low))
-    if len(words.split()) >= 3 and any(f" {words} " in " " + " ".join(re.findall(r"\w+", e.lower())) + " " for e in earlier):
-        return True  # a short line cut out of an earlier one ("Ja, met Smit." after the opening)
+    said = [" " + " ".join(re.findall(r"\w+", e.lower())) + " " for e in earlier]
+    for part in [low, *re.split(r"(?<=[.!?])\s+", low)]:  # the line, and each of its sentences
+        words = " ".join(re.findall(r"\w+", part))
+        if len(words.split()) >= 3 and any(f" {words} " in e for e in said):
+            return True  # cut word for word out of an earlier line ("Ja, met Smit." after the opening)
     mine = _sentences(line)
     return any(SequenceMatcher(None, a, b).ratio() > 0.85 for e in earlier for b in _sentences(e) for a in mine)
 
