@@ -18,6 +18,7 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("Regie: De medewerker voelt zich opgelucht.", "nl", "leaks"),
         ("Verrast, antwoord als Klant: Ik voel me boos over de organisatie.", "nl", "leaks"),
         ("Stage direction: the customer feels relieved.", "en", "leaks"),
+        ("(Verrast) Waar is de legitimatie?", "nl", "leaks"),
         ("Look, I'm here to help, but you have to listen.", "en", "employee"),
         ("As an AI language model, I cannot be rude.", "en", "assistant"),
         ("Ik ben een AI en kan dit niet doen.", "nl", "assistant"),

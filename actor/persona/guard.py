@@ -49,7 +49,8 @@ _LEAKS = [
     r"\bthe (?:employee|customer) (?:has|is|was|says|said|asks|asked|made|did|knows|feels|wants|thinks|sees|understands|reacts)\b",
     # the stage direction's own words: its label, "answer as the customer"
     r"^\W*(?:regie|regering|regieaanwijzing|stage direction|direction)\s*:", r"\bantwoord als (?:de )?klant\b",
-    r"\banswer as (?:the )?customer\b", r"\bhet gesprek (?:is|wordt)\b",
+    r"\banswer as (?:the )?customer\b", r"^\s*\(",  # a line opening with a parenthesis is a stage direction
+    r"\bhet gesprek (?:is|wordt)\b",
     r"\bthe conversation (?:is|was|has)\b",
     r"\bwat (?:de )?klant (?:nu )?zegt\b", r"\bwhat (?:the )?customer says\b", r"^\s*(?:hier is|here(?:'s| is)) (?:wat|what|het antwoord|de reactie|the (?:response|reply|answer))\b",
 ]
