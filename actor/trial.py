@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from actor.persona.actor import PersonaPrompt
 from actor.persona.guard import echoes, check_line, language_of, repeats
 from actor.persona.scenario import Scenario
-from actor.persona.scene import _stopwords, normalise, words
+from actor.persona.scene import content_words
 from actor.session import Session
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "evals" / "actor" / "scripts"
@@ -88,14 +88,14 @@ def figures(session: Session) -> dict:
     lines = [t.answer for t in session.turns if t.answer]
     scene = session.actor.scene
     hidden = fact_words(session.scenario, session.lang)
-    said, trainee = [session.opening.text], []
+    said, trainee, heard = [session.opening.text], [], set()  # heard: the trainee's fact-length words so far
     foreign = leaks = repeated = echoed = volunteered = 0
     for t in session.turns:
         trainee.append(t.reply)
+        heard |= content_words(t.reply, session.lang, FACT_WORD_LETTERS)
         if t.answer:
             text = t.answer.text
-            heard = _content(" ".join(trainee), session.lang)
-            mine = _content(text, session.lang) - heard
+            mine = content_words(text, session.lang, FACT_WORD_LETTERS) - heard
             volunteered += any(mine & fw for i, fw in enumerate(hidden) if i not in t.state_after.facts)
             foreign += bool(scene.foreign(text))
             leaks += bool(scene.instruction_leak(text) or scene.markup(text)
@@ -128,9 +128,7 @@ def figures(session: Session) -> dict:
     }
 
 
-def _content(text: str, lang: str, letters: int = 8) -> set[str]:
-    stop = _stopwords(lang)
-    return {normalise(w, lang) for w in words(text) if len(w) >= letters and w.lower() not in stop}
+FACT_WORD_LETTERS = 8  # shorter words are too often everyday words to mark a hidden fact
 
 
 def fact_words(scenario: Scenario, lang: str) -> list[set[str]]:
@@ -141,10 +139,10 @@ def fact_words(scenario: Scenario, lang: str) -> list[set[str]]:
     uncovered, when the trainee has not said the word either, volunteers the fact (a rough count:
     a paraphrase in other words is missed)."""
     c = scenario.customer
-    public = _content(" ".join([scenario.title(lang), scenario.briefing(lang), scenario.setting(lang),
-                                scenario.employee_role(lang), c.name(lang), c.profile(lang), c.wants(lang),
-                                scenario.opening_line(lang)]), lang)
-    return [_content(h.fact(lang), lang) - public for h in c.hidden_facts]
+    public = content_words(" ".join([scenario.title(lang), scenario.briefing(lang), scenario.setting(lang),
+                                     scenario.employee_role(lang), c.name(lang), c.profile(lang), c.wants(lang),
+                                     scenario.opening_line(lang)]), lang, FACT_WORD_LETTERS)
+    return [content_words(h.fact(lang), lang, FACT_WORD_LETTERS) - public for h in c.hidden_facts]
 
 
 def summary(results: list[dict]) -> dict:

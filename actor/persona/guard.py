@@ -90,15 +90,20 @@ def _any(patterns: list[str], text: str) -> bool:
     return any(re.search(p, text, re.I | re.M) for p in patterns)
 
 
+def _spaced_words(text: str) -> str:
+    """``text``'s words, lower case, one space between and around them (for word-exact search)."""
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
 def echoes(line: str, other: str, n: int = 5) -> bool:
     """Whether ``line`` copies ``n`` consecutive words of ``other``."""
     words = re.findall(r"\w+", line.lower())
-    target = " " + " ".join(re.findall(r"\w+", other.lower())) + " "
+    target = _spaced_words(other)
     return any(f" {' '.join(words[i:i + n])} " in target for i in range(len(words) - n + 1))
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= REPEAT_SENTENCE_WORDS]
+def _sentences(text: str, min_words: int = REPEAT_SENTENCE_WORDS) -> list[str]:
+    return [s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= min_words]
 
 
 def repeats(line: str, earlier: Sequence[str]) -> bool:
@@ -108,10 +113,10 @@ def repeats(line: str, earlier: Sequence[str]) -> bool:
     low = line.strip().lower()
     if any(SequenceMatcher(None, low, e.lower()).ratio() > 0.8 for e in earlier):
         return True
-    said = [" " + " ".join(re.findall(r"\w+", e.lower())) + " " for e in earlier]
-    for part in [low, *re.split(r"(?<=[.!?])\s+", low)]:  # the line, and each of its sentences
-        words = " ".join(re.findall(r"\w+", part))
-        if len(words.split()) >= 3 and any(f" {words} " in e for e in said):
+    said = [_spaced_words(e) for e in earlier]
+    for part in [low, *_sentences(low, 1)]:  # the line, and each of its sentences
+        words = _spaced_words(part)
+        if len(words.split()) >= 3 and any(words in e for e in said):
             return True  # cut word for word out of an earlier line ("Ja, met Smit." after the opening)
     mine = _sentences(line)
     return any(SequenceMatcher(None, a, b).ratio() > 0.85 for e in earlier for b in _sentences(e) for a in mine)

@@ -90,6 +90,13 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def content_words(text: str, lang: str, letters: int = 3) -> set[str]:
+    """The normalised words of ``text`` (:func:`normalise`) of at least ``letters`` letters that
+    are not stop words in ``lang``."""
+    stop = _stopwords(lang)
+    return {normalise(w, lang) for w in words(text) if len(w) >= letters and w.lower() not in stop}
+
+
 def amounts(text: str) -> set[str]:
     """Euro amounts in ``text`` as plain digits (``€1.184`` → ``1184``, ``430 euro`` → ``430``)."""
     out = set()
