@@ -175,12 +175,13 @@ class DebriefPrompt(PromptModel):
     user: str
 
 
-WORDING_FIELDS = frozenset({"language", "scenario", "customer", "reply", "failed"})
+WORDING_FIELDS = frozenset({"language", "scenario", "policy", "customer", "reply", "failed"})
 
 
 class WordingPrompt(PromptModel):
     """``judgement/wording.yaml`` (:class:`~actor.judgement.wording.Writer`, in the app): the
-    feedback words for fixed verdicts; ``{language}`` must appear in one of the two templates."""
+    better phrasing for a reply with fixed verdicts; ``{language}`` must appear in one of the two
+    templates."""
 
     PLACEHOLDERS: ClassVar[dict[str, Slots]] = {
         "system": Slots(WORDING_FIELDS), "user": Slots(WORDING_FIELDS, frozenset({"reply", "failed"}))}

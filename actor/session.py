@@ -8,8 +8,8 @@
        ├─ next_state(...)           the move drives the persona state (pure function)
        ├─ actor.stream(...)         tactic + playbook lines + transcript ─▶ guarded customer line,
        │                            streamed to the caller as it is generated
-       └─ Session.grade(turn)       afterwards: the chat model words the feedback (a reason per
-                                    failed criterion quoting the reply, a better phrasing) in the
+       └─ Session.grade(turn)       afterwards: the reasons from the rubric about the reply's own
+                                    words, and a better phrasing from the chat model in the
                                     session's language; the verdicts do not change
 
 Everything lives on the session object (no module-level state): its turns are a list of
@@ -56,6 +56,7 @@ class Session:
         if lang not in ("nl", "en"):
             raise ValueError(f"language must be 'nl' or 'en', got {lang!r}")
         self.scenario = scenario
+        self._writer_prefilled = False
         self.difficulty = scenario.difficulties[difficulty]
         self.difficulty_name = difficulty
         self.lang = lang
@@ -157,6 +158,14 @@ class Session:
         the trainee reads and types; see :meth:`~actor.persona.actor.Actor.prefill`."""
         if not self.ended:
             self.actor.prefill(self.history, self.state)
+
+    def prefill_wording(self) -> None:
+        """Evaluate the fixed start of the wording prompt once per session
+        (:meth:`~actor.judgement.wording.Writer.prefill`: background work, run it where the
+        wording runs), so the first reply's feedback does not evaluate it in full."""
+        if self.writer is not None and not self._writer_prefilled:
+            self._writer_prefilled = True
+            self.writer.prefill(self.lang, self.scenario.title(self.lang), self.policy)
 
     def grade(self, turn: TurnRecord) -> TurnAssessment:
         """``turn``'s assessment with the feedback worded (returned, and set on the turn). The

@@ -34,8 +34,8 @@ def judge():
     return _JUDGE["j"]
 
 
-def wording(failed: list[str], why: str = "Je noemde geen gevoel van de klant.", better: str = "Wat vervelend dat u voor niets kwam. Wat is er precies gebeurd?") -> str:
-    return json.dumps({**{c: {"why": why} for c in failed}, "better": better})
+def wording(better: str = "Wat vervelend dat u voor niets kwam. Wat is er precies gebeurd?") -> str:
+    return json.dumps({"better": better})
 
 
 def make(lines: list[str], words: list[str] = ()) -> Session:
@@ -76,8 +76,7 @@ def test_provocation_escalates_and_everything_is_recorded():
 
 def test_verdicts_exist_when_the_customer_answers_and_the_words_follow():
     reply = move("neutral")
-    s = make(["Nou, en wat gaat u daar dan aan doen, meneer de baliemedewerker?"],
-             [wording(["acknowledges_emotion", "listens_and_explores", "takes_control"])])
+    s = make(["Nou, en wat gaat u daar dan aan doen, meneer de baliemedewerker?"], [wording()])
     items = list(s.respond(reply))
     texts, turn = items[:-1], items[-1]
     assert isinstance(turn, TurnRecord) and turn.id is None and turn.assessment.wording == "pending" and turn.needs_wording
@@ -86,30 +85,20 @@ def test_verdicts_exist_when_the_customer_answers_and_the_words_follow():
     verdicts = turn.assessment.verdicts()
     worded = s.grade(turn)
     assert turn.assessment is worded and worded.verdicts() == verdicts and worded.wording == "model"
-    assert worded.criteria["acknowledges_emotion"].reason == "Je noemde geen gevoel van de klant."
-    assert worded.criteria["acknowledges_emotion"].evidence in reply  # the quote is the reply's own words
+    evidence = worded.criteria["acknowledges_emotion"].evidence
+    assert evidence and evidence in reply  # the quote is the reply's own words
+    assert worded.criteria["acknowledges_emotion"].reason == f"In “{evidence}” benoem of erken je het gevoel van de klant niet."
     assert worded.tip.startswith("Wat vervelend")
 
 
-def test_words_that_praise_a_failure_speak_english_or_teach_a_false_promise_fall_back_to_the_rubric():
-    failed = ["acknowledges_emotion", "listens_and_explores", "takes_control"]
-    praise = wording(failed, why="Goed gedaan, prima antwoord.", better="Ik beloof dat u het geld vandaag terugkrijgt.")
-    english = wording(failed, why="You did not name the feeling of the customer.", better="You could say that it is annoying.")
-    for words in (praise, english):
-        s = make(["Hm."], [words])
-        t = s.turn(move("neutral"))
+def test_a_tip_that_teaches_a_false_promise_speaks_english_or_copies_falls_back_to_the_rubric():
+    for better in ("Ik beloof dat u het geld vandaag terugkrijgt.", "You could say that it is annoying.", move("neutral"),
+                   "Derde keer dat ik hier sta! Ik wil mijn pakket."):  # the last: the customer's line, not a phrasing
+        t = make(["Hm."], [wording(better)]).turn(move("neutral"))
         a = t.assessment
         assert a.wording == "rubric" and a.criteria["acknowledges_emotion"].verdict == "fail"
-        assert a.criteria["acknowledges_emotion"].reason.startswith("Verwacht: ")
-        assert a.tip.startswith("Bijvoorbeeld")  # neither the false promise nor the English tip is shown
-    copy = wording(failed, better=move("neutral"))
-    t = make(["Hm."], [copy]).turn(move("neutral"))
-    assert t.assessment.tip.startswith("Bijvoorbeeld") and t.assessment.criteria["takes_control"].reason == "Je noemde geen gevoel van de klant."
-    rule_read_back = wording(failed, why="Het antwoord benoemt of erkent het gevoel van de klant over de situatie.")
-    t = make(["Hm."], [rule_read_back]).turn(move("neutral"))
-    assert t.assessment.criteria["acknowledges_emotion"].reason.startswith("Verwacht: ")  # the pass rule as a failure's reason
-    customers_words = wording(failed, better="Derde keer dat ik hier sta! Ik wil mijn pakket.")  # the customer's line, not a phrasing
-    assert make(["Hm."], [customers_words]).turn(move("neutral")).assessment.tip.startswith("Bijvoorbeeld")
+        assert a.tip.startswith("Bijvoorbeeld"), better  # none of them is shown
+        assert a.criteria["acknowledges_emotion"].reason.startswith("In “")  # the reasons never depend on the model
 
 
 def test_a_failing_embedding_gives_rule_verdicts_and_keeps_the_turn():

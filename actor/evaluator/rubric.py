@@ -37,13 +37,19 @@ class Examples(BaseModel):
 
 
 class Criterion(BaseModel):
-    """One rubric criterion: id, applicability rule, texts, observable checks, examples."""
+    """One rubric criterion: id, applicability rule, texts, observable checks, examples.
+
+    ``missed``: what a failing reply did not do, worded to follow "In “<the reply's words>”"
+    (Dutch with the verb first: "benoem je het gevoel van de klant niet"; English as a clause:
+    "you do not name the customer's feeling"); the feedback's reason for a failure
+    (:func:`actor.judgement.wording.reason`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
     applies: Literal["always", "below_threat", "boundary_needed", "threat_only"]
     name: Bilingual
     passes_when: Bilingual
+    missed: Bilingual
     checks: tuple[Bilingual, ...]
     examples: Examples
 

@@ -172,22 +172,23 @@ class Judge:
         return best if len(words) <= max_words else " ".join(words[:max_words]) + " …"
 
     def word(self, req: GradeRequest, assessment: TurnAssessment, writer=None) -> TurnAssessment:
-        """``assessment`` with its reasons and tip written by ``writer`` (default: the judge's
-        own), else from the rubric's text. The quoted words are chosen here
-        (:meth:`weakest_sentence`), the better phrasing is judged like a reply before it is
-        shown. The verdicts are never changed. Never raises for model trouble."""
+        """``assessment`` with its reasons (the rubric's ``missed`` text about the reply's words
+        each failed criterion concerns, chosen here by :meth:`weakest_sentence`) and a better
+        phrasing written by ``writer`` (default: the judge's own; judged like a reply before it
+        is kept), else the rubric's example. The verdicts are never changed. Never raises for
+        model trouble."""
         from dataclasses import replace
 
         from actor.judgement.wording import failed_criteria, rubric_wording
 
         start = time.perf_counter()
         writer = writer or self.writer
+        quotes = {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
         if writer is not None:
-            quotes = {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
             worded = writer.word(req, assessment, self.rubric, quotes=quotes,
                                  judge_tip=lambda text: self.verdicts(replace(req, reply=text)))
         else:
-            worded = rubric_wording(req, assessment, self.rubric)
+            worded = rubric_wording(req, assessment, self.rubric, quotes)
         return worded.model_copy(update={"seconds": assessment.seconds + (time.perf_counter() - start)})
 
     def judge(self, req: GradeRequest) -> TurnAssessment:

@@ -1,24 +1,23 @@
 """The words of the feedback: per failed criterion one sentence about the trainee's own words,
 and one better phrasing of this reply, in the session's language.
 
-The verdicts are fixed before the model is asked (:meth:`actor.judgement.judge.Judge.verdicts`).
-The quoted words are not left to the model either: for each failed criterion the judgement
-picks the sentence of the reply that the criterion's head scores lowest
-(:meth:`~actor.judgement.judge.Judge.weakest_sentence`; a rule's own match when a rule decided),
-so every quote is in the reply. The model (``prompts/judgement/wording.yaml``, one
-JSON-constrained call) then writes the "why" per criterion and a better phrasing. Checks:
+The verdicts are fixed before anything is worded (:meth:`actor.judgement.judge.Judge.verdicts`),
+and so is every reason: per failed criterion the judgement picks the sentence of the reply that
+the criterion's head scores lowest (:meth:`~actor.judgement.judge.Judge.weakest_sentence`; a
+rule's own match when a rule decided), and the reason is the rubric's ``missed`` text about
+those words (:func:`reason`: "In “Ik moet even kijken.” benoem of erken je het gevoel van de
+klant niet."). A reason can therefore never contradict its verdict, quote words that are not in
+the reply, or be in the wrong language.
 
-- a "why" is cut to its first sentence; one not in the session's language
-  (:func:`language_of`), with words no dictionary of that language knows
-  (:func:`unknown_words`), that praises what failed (:func:`contradicts`) or that reads the
-  criterion's pass rule back ("the reply contains no sarcasm…" for a failure) is rejected;
-- the better phrasing must be in the session's language, must not copy the reply, and is itself
-  judged (``judge_tip``): it must keep calm, promise nothing outside policy and score at least
-  as well as the reply, else it is rejected.
-
-A rejected answer is asked again once; what is still rejected falls back to the rubric's own
-text (:func:`rubric_wording`), so the trainee never reads a reason that contradicts its verdict
-or a tip that teaches a false promise.
+The chat model is asked one narrow question (``prompts/judgement/wording.yaml``, one
+JSON-constrained call of a few dozen tokens): what the trainee could have said instead. The
+better phrasing must be in the session's language, be something to say to the customer (not a
+comment about the reply), contain no words unknown in that language (:func:`unknown_words`),
+copy neither the reply nor the customer's line, and, judged like a reply itself (``judge_tip``),
+keep calm, promise nothing outside policy, pass at least one criterion the reply failed, fail
+none the reply passed and score at least as well as the reply. A rejected
+phrasing is asked again with sampling (a different answer, not the same greedy one); when every
+attempt is rejected the rubric's passing example stands in (:func:`rubric_wording`).
 """
 
 from __future__ import annotations
@@ -29,10 +28,9 @@ from pathlib import Path
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
 from langchain_core.runnables import RunnableLambda
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
 from actor import prompt_files
-from actor.evaluator import rules
 from actor.evaluator.assessment import TurnAssessment
 from actor.evaluator.grader import GradeRequest, RejectedAnswer, retrying
 from actor.evaluator.rubric import Rubric
@@ -40,11 +38,10 @@ from actor.llm import invoke_when_idle, json_mode, preemptible
 from actor.prompt_files import WordingPrompt  # noqa: F401  (re-exported)
 
 LANGUAGE_NAMES = {"nl": "Dutch (Nederlands)", "en": "English"}
-WHY_MAX = 200
 _ABOUT_THE_REPLY = (  # a "better phrasing" that talks about the reply instead of being one
     r"\b(?:de klant|het antwoord|zou (?:je |ik )?(?:kunnen |hebben )*(?:zeggen|gezegd)|the customer|the reply|the answer"
     r"|(?:could|would|should) (?:have )?(?:say|said))\b")
-BETTER_MAX = 300
+BETTER_MAX = 240
 _STOP = {
     "nl": {"de", "het", "een", "en", "van", "is", "dat", "niet", "je", "u", "ik", "wat", "om", "op", "te", "in", "zijn",
            "met", "voor", "er", "maar", "ook", "als", "bij", "wel", "nog", "kan", "dit", "geen", "hebt", "heeft", "uw",
@@ -95,19 +92,14 @@ def unknown_words(text: str, lang: str, allowed: str = "") -> set[str]:
     return set(_SPELLING[lang].unknown(w for w in words if len(w) > 2))
 
 
-def first_sentence(text: str) -> str:
-    """``text`` up to and including its first sentence end (the whole text when it has none)."""
-    m = re.search(r"[.!?](\s|$)", text)
-    return text[: m.end()].strip() if m else text.strip()
-
-
 def spoken(text: str) -> str:
     """A better phrasing as the words to say: a lead-in such as "Je had kunnen zeggen:" or
-    "You could say:" and surrounding quotes removed."""
+    "You could say:", tags such as ``<reply>`` and surrounding quotes removed."""
     head, sep, rest = text.partition(":")
     if sep and re.search(r"\b(zeggen|gezegd|say|said|bijvoorbeeld|example)\b", head, re.I) and len(head.split()) <= 12:
         text = rest
-    return text.strip().strip("\"'“”‘’").strip()
+    text = re.sub(r"</?[A-Za-z][\w-]*:?\s*/?>?", "", text)  # markup the model copied from the prompt (<reply>)
+    return text.strip().strip("\"'“”‘’:").strip()
 
 
 def _copies(text: str, source: str, share: float) -> bool:
@@ -123,16 +115,22 @@ def contradicts(reason: str, verdict: str, lang: str) -> bool:
     return verdict == "fail" and bool(re.search(_PRAISE.get(lang, _PRAISE["en"]), reason, re.I))
 
 
-class Why(BaseModel):  # why one criterion failed (schema only: no docstring, it would reach the model)
-    model_config = ConfigDict(extra="forbid")
-    why: str = Field(max_length=WHY_MAX)
+QUOTE_WORDS = 14
+"""Words of the trainee's reply quoted in a reason at most (longer quotes end in "…")."""
+RETRY_SAMPLING = {"temperature": 0.8}
+"""Sampling for a second attempt at the better phrasing (a greedy retry would repeat the first)."""
 
 
-def _schema(criteria: list[str]) -> dict:
-    """JSON schema of the answer: a :class:`Why` per failed criterion, then the better phrasing."""
-    fields = {cid: (Why, ...) for cid in criteria}
-    return create_model("Feedback", __config__=ConfigDict(extra="forbid"), **fields,
-                        better=(str, Field(max_length=BETTER_MAX))).model_json_schema()
+def reason(rubric: Rubric, cid: str, quote: str, lang: str) -> str:
+    """The reason for failed criterion ``cid``: the rubric's ``missed`` text about ``quote`` (the
+    reply's words it concerns, cut to :data:`QUOTE_WORDS` words), e.g. "In “Wat wilt u?” benoem
+    of erken je het gevoel van de klant niet."; without a quote the pass rule ("Verwacht: …")."""
+    c = rubric.criterion(cid)
+    words = quote.split()
+    if not words:
+        return ("Verwacht: " if lang == "nl" else "Expected: ") + c.passes_when(lang)
+    shown = " ".join(words[:QUOTE_WORDS]) + (" …" if len(words) > QUOTE_WORDS else "")
+    return f"In “{shown}” {c.missed(lang)}."
 
 
 def failed_criteria(assessment: TurnAssessment) -> list[str]:
@@ -140,17 +138,19 @@ def failed_criteria(assessment: TurnAssessment) -> list[str]:
     return [cid for cid, r in assessment.criteria.items() if r.verdict == "fail" and not r.unsure]
 
 
-def rubric_wording(req: GradeRequest, assessment: TurnAssessment, rubric: Rubric) -> TurnAssessment:
-    """The words from the rubric itself: a failed criterion's reason is its pass rule in the
-    session's language (what was expected), keeping a rule's matched words as the evidence; the tip is the
-    rubric's passing example of the first failed criterion."""
-    lang = req.lang
+def rubric_wording(req: GradeRequest, assessment: TurnAssessment, rubric: Rubric,
+                   quotes: dict[str, str] | None = None) -> TurnAssessment:
+    """The words from the rubric alone: per failed criterion its :func:`reason` about the
+    criterion's evidence (a rule's matched words) or ``quotes[cid]`` (the evidence is set to the
+    quote when it had none); the tip is the rubric's passing example of the first failed
+    criterion (``wording``: ``rubric``)."""
+    lang, quotes = req.lang, quotes or {}
     criteria = dict(assessment.criteria)
-    for cid in failed_criteria(assessment):
-        r = criteria[cid]  # a rule's finding keeps its matched words as the evidence
-        c = rubric.criterion(cid)
-        criteria[cid] = r.model_copy(update={"reason": ("Verwacht: " if lang == "nl" else "Expected: ") + c.passes_when(lang)})
     failed = failed_criteria(assessment)
+    for cid in failed:
+        r = criteria[cid]
+        evidence = r.evidence or quotes.get(cid, "")
+        criteria[cid] = r.model_copy(update={"reason": reason(rubric, cid, evidence, lang), "evidence": evidence})
     tip = ""
     if failed:
         example = rubric.criterion(failed[0]).examples.good(lang)
@@ -158,11 +158,18 @@ def rubric_wording(req: GradeRequest, assessment: TurnAssessment, rubric: Rubric
     return assessment.model_copy(update={"criteria": criteria, "tip": tip, "wording": "rubric"})
 
 
+class Better(BaseModel):  # the model's answer (schema only: no docstring, it would reach the model)
+    model_config = ConfigDict(extra="forbid")
+    better: str = Field(max_length=BETTER_MAX)
+
+
 class Writer:
-    """Writes the feedback words with a chat model (any LangChain chat model; JSON-constrained
-    on the embedded and OpenAI-compatible backends). ``before_call`` / ``yield_to``: as for
-    background work in the app (wait while the customer speaks; stop between tokens when a
-    customer line starts). ``retries``: extra attempts after a rejected or failed answer."""
+    """Writes the better phrasing with a chat model (any LangChain chat model; JSON-constrained
+    on the embedded and OpenAI-compatible backends); the reasons come from the rubric
+    (:func:`rubric_wording`). ``before_call`` / ``yield_to``: as for background work in the app
+    (wait while the customer speaks; stop between tokens when a customer line starts).
+    ``retries``: extra attempts (sampled, :data:`RETRY_SAMPLING`) after a rejected or failed
+    answer."""
 
     def __init__(self, model, prompt_path: Path | None = None, retries: int = 1, before_call=None, yield_to=None) -> None:
         self.model = model
@@ -171,90 +178,94 @@ class Writer:
         self.before_call = before_call or (lambda: None)
         self.yield_to = yield_to
 
-    def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str, quotes: dict[str, str] | None = None) -> list:
-        """The chat messages for one wording call (``quotes``: criterion id → the trainee's words
-        it concerns)."""
+    def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str) -> list:
+        """The chat messages for one call: the session's fixed context first (situation and
+        policy: cached between calls on the embedded backend), then the customer's line, the
+        reply and what it missed (each failed criterion's name and pass rule)."""
         lang = req.lang
-        quotes = quotes or {}
-        listing = "\n".join(f"- {cid}: {rubric.criterion(cid).name(lang)} — {rubric.criterion(cid).passes_when(lang)}"
-                            + (f' Words: "{quotes[cid]}"' if quotes.get(cid) else "")
-                            for cid in failed) or "- (none: the reply met every criterion; only write \"better\")"
+        listing = "\n".join(f"- {rubric.criterion(cid).name(lang)}: {rubric.criterion(cid).passes_when(lang)}"
+                            for cid in failed) or "- (none: the reply met every criterion)"
         fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": req.scenario or "a customer service conversation",
+                  "policy": " ".join(req.policy) or "-",
                   "customer": req.customer_line.replace("</customer>", ""), "reply": reply.replace("</reply>", ""),
                   "failed": listing}
         return [SystemMessage(self.prompt.system.format(**fields)), HumanMessage(self.prompt.user.format(**fields))]
 
-    def _invoke(self, chain, messages: list):
-        """One model call after ``before_call``; a preempted call waits and is asked again."""
-        return invoke_when_idle(chain, messages, self.before_call)
+    def prefill(self, lang: str, scenario: str, policy: list[str]) -> bool:
+        """Evaluate the part of the prompt that stays the same for a session (the system text and
+        the template up to its first per-reply placeholder, with ``scenario`` and ``policy``
+        filled in) so the first reply's call finds it in the KV cache. Only for models that
+        keep a prompt cache in this process (``caches_prefix``, the embedded model); runs
+        after ``before_call`` and gives way like the wording itself. Returns whether it ran;
+        failures are ignored (it is an optimisation)."""
+        if not getattr(self.model, "caches_prefix", False):
+            return False
+        user = self.prompt.user
+        cut = min((user.find(f"{{{k}}}") for k in ("customer", "reply", "failed") if f"{{{k}}}" in user), default=len(user))
+        fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": scenario or "a customer service conversation",
+                  "policy": " ".join(policy) or "-"}
+        try:
+            head = user[:cut].format(**fields).rstrip()
+            chain = preemptible(self.model, self.yield_to) if self.yield_to else self.model
+            invoke_when_idle(chain.bind(max_tokens=1), [SystemMessage(self.prompt.system.format(**fields)), HumanMessage(head)],
+                             self.before_call)
+        except Exception:
+            return False
+        return True
 
     def word(self, req: GradeRequest, assessment: TurnAssessment, rubric: Rubric, quotes: dict[str, str] | None = None,
              judge_tip=None) -> TurnAssessment:
-        """``assessment`` with model-written reasons and tip where they pass the checks, the
-        rubric's text elsewhere (``wording``: ``model`` when every word came from the model).
-        ``quotes``: criterion id → the reply's words it concerns (stored as the evidence);
-        ``judge_tip``: text → :class:`TurnAssessment` of that text as a reply to the same line
-        (``None``: the tip is not judged). Never raises for model trouble."""
+        """``assessment`` with the rubric's reasons (:func:`rubric_wording`) and the model's
+        better phrasing when one passes the checks, else the rubric's example (``wording``:
+        ``model`` when the tip came from the model). ``quotes``: criterion id → the reply's
+        words it concerns; ``judge_tip``: text → :class:`TurnAssessment` of that text as a reply
+        to the same line (``None``: the tip is not judged). Never raises for model trouble;
+        errors of ``judge_tip`` itself propagate."""
         from actor.judgement.features import strip_injection
 
         reply, _ = strip_injection(req.reply)
         quotes = quotes or {}
         failed = failed_criteria(assessment)
-        base = rubric_wording(req, assessment, rubric)
-        chain = json_mode(self.model, _schema(failed), "feedback")
-        chain = (preemptible(chain, self.yield_to) if self.yield_to else chain) | JsonOutputParser()
+        base = rubric_wording(req, assessment, rubric, quotes)
         allowed = " ".join([reply, req.customer_line, req.scenario, req.allowed, *quotes.values()])
-        accepted: dict[str, str] = {}
-        tip = None
+        messages = self.messages(req, failed, rubric, reply)
+        tips: list[str] = []
+        attempts = [0]
 
-        def attempt(messages: list) -> None:
-            """One call (after the scheduling hooks); keeps what passes the checks and raises
-            RejectedAnswer while a "why" or the tip is still missing. Errors of the checks
-            themselves (``judge_tip``) are not model trouble: they propagate, not retried."""
-            nonlocal tip
+        def attempt(_: object) -> None:
+            """One attempt (the first with the model's own settings, later ones sampled with a
+            new seed); raises RejectedAnswer when the phrasing is rejected or the call failed."""
+            n = attempts[0]
+            attempts[0] += 1
+            chain = json_mode(self.model, Better.model_json_schema(), "better")
+            chain = chain.bind(**RETRY_SAMPLING, seed=n) if n else chain  # after json_mode: the grammar stays
+            chain = (preemptible(chain, self.yield_to) if self.yield_to else chain) | JsonOutputParser()
             try:
-                out = self._invoke(chain, messages)
+                out = invoke_when_idle(chain, messages, self.before_call)
             except Exception as exc:  # model errors, parse errors
                 raise RejectedAnswer(f"{type(exc).__name__}: {exc}") from exc
-            if not isinstance(out, dict):
-                raise RejectedAnswer("the answer is not a JSON object")
-            for cid in failed:
-                item = out.get(cid)
-                why = first_sentence(str(item.get("why", ""))) if isinstance(item, dict) else ""
-                rule = rubric.criterion(cid).name(req.lang) + " " + rubric.criterion(cid).passes_when(req.lang)
-                if cid not in accepted and why and len(why.split()) <= 30 and language_of(why) == req.lang \
-                        and not contradicts(why, "fail", req.lang) and not unknown_words(why, req.lang, allowed) \
-                        and not _copies(why, rule, 0.6):  # the pass rule read back reads as a pass
-                    accepted[cid] = why
-            better = spoken(str(out.get("better", "")))
-            if tip is None and self._good_tip(better, reply, req.lang, assessment, judge_tip) \
-                    and not unknown_words(better, req.lang, allowed) and not _copies(better, req.customer_line, 0.5):
-                tip = better
-            if len(accepted) < len(failed) or tip is None:
-                raise RejectedAnswer("a why or the better phrasing was rejected")
+            better = spoken(str(out.get("better", ""))) if isinstance(out, dict) else ""
+            if not (self._good_tip(better, reply, req.lang, assessment, judge_tip)
+                    and not unknown_words(better, req.lang, allowed) and not _copies(better, req.customer_line, 0.5)):
+                raise RejectedAnswer(f"better phrasing rejected: {better[:80]!r}")
+            tips.append(better)
 
-        try:  # what was accepted in any attempt is kept; later attempts fill in what is missing
-            retrying(RunnableLambda(attempt), self.retries, on=(RejectedAnswer,)).invoke(
-                self.messages(req, failed, rubric, reply, quotes))
+        try:
+            retrying(RunnableLambda(attempt), self.retries, on=(RejectedAnswer,)).invoke(None)
         except RejectedAnswer:
-            pass  # still missing after the last attempt: the rubric's text stands in
-        criteria = dict(base.criteria)
-        for cid in failed:
-            r = criteria[cid]
-            update = {"evidence": r.evidence or quotes.get(cid, "")}
-            if cid in accepted:
-                update["reason"] = accepted[cid]
-            criteria[cid] = r.model_copy(update=update)
-        complete = len(accepted) == len(failed) and tip is not None
-        return base.model_copy(update={"criteria": criteria, "tip": tip if tip is not None else base.tip,
-                                       "wording": "model" if complete else "rubric"})
+            pass  # every attempt rejected: the rubric's example stands in
+        if not tips:
+            return base
+        return base.model_copy(update={"tip": tips[0], "wording": "model"})
 
     @staticmethod
     def _good_tip(better: str, reply: str, lang: str, assessment: TurnAssessment, judge_tip) -> bool:
         """A better phrasing is kept when it is in ``lang``, is itself something to say to the
-        customer (not a comment about "the customer" or "the reply", :data:`_ABOUT_THE_REPLY`), does not copy the reply (at most
-        70 % of its words from the reply; the caller also refuses the customer's own words) and, judged as a reply itself, keeps calm, promises
-        nothing outside policy and scores at least as well as the reply."""
+        customer (not a comment about "the customer" or "the reply", :data:`_ABOUT_THE_REPLY`),
+        does not copy the reply (at most 70 % of its words from the reply; the caller also
+        refuses the customer's own words) and, judged as a reply itself, keeps calm, promises
+        nothing outside policy, passes at least one criterion the reply failed, fails none the
+        reply passed, and scores at least as well as the reply."""
         if not better or language_of(better) != lang or re.search(_ABOUT_THE_REPLY, better, re.I):
             return False
         if _copies(better, reply, 0.7):
@@ -264,4 +275,10 @@ class Writer:
         judged = judge_tip(better)
         if any(judged.criteria[c].verdict == "fail" for c in ("stays_calm", "no_false_promises") if c in judged.criteria):
             return False
+        verdict = {c: r.verdict for c, r in judged.criteria.items()}
+        failed = failed_criteria(assessment)
+        if failed and not any(verdict.get(c) == "pass" for c in failed):
+            return False  # it does nothing the reply missed
+        if any(r.verdict == "pass" and verdict.get(c) == "fail" for c, r in assessment.criteria.items()):
+            return False  # it loses something the reply did well
         return (judged.score or 0.0) >= (assessment.score or 0.0)

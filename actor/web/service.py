@@ -233,6 +233,7 @@ class RehearsalService:
             self._live[sid] = live
             self._evict(keep=sid)
         self._prefill.submit(session.prefill)  # while the trainee reads the opening
+        self._grading.submit(session.prefill_wording)  # background work, before the first wording
         return live
 
     def get(self, session_id: str, user: str | None = None) -> Live:
