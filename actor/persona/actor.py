@@ -259,7 +259,7 @@ class Actor:
         self.scene = scene or SceneCheck.from_files(scenario, lang, knowledge_dir=knowledge_dir, instructions=texts,
                                                     phrases=phrases, labels=labels)
         self.reader = ReplyReader(scenario, lang, self.scene.policy, embeddings)
-        self._upcoming: tuple[tuple | None, list[str]] = (None, [])  # (key, examples) of upcoming_examples
+        self._upcoming: tuple = (None, ([], "", 0))  # (key, (examples, tactic, mood level)) of upcoming()
 
     @property
     def prompt(self) -> PersonaPrompt:
@@ -358,45 +358,52 @@ class Actor:
         )
 
     def messages(self, history: list[Utterance], state: PersonaState, tactic: str, examples: list[str],
-                 changed: str | None = None) -> list:
+                 changed: str | None = None, mood_level: int | None = None) -> list:
         """The chat messages for the customer's next line after ``history`` (which ends with the
         employee's reply), ordered by when each part is known: the system text (fixed for the
         session), the conversation up to the customer's last line (:meth:`_turns`) and, in the
         last user turn, the ``examples`` (both known before the employee replies; :meth:`prefill`
         evaluates them while the employee types), then what only the reply decides: the reply,
-        the stage direction ``changed`` (default :meth:`stage_direction`), mood and ``tactic``
-        for ``state``. Returns ``[SystemMessage, HumanMessage/AIMessage…, HumanMessage]``."""
+        the stage direction ``changed`` (default :meth:`stage_direction`); the mood of
+        ``mood_level`` (default ``state.level``) and ``tactic`` (the shipped prompt names them
+        before the reply, chosen with the examples, so only the reply and the direction are new
+        once the employee has replied). Returns ``[SystemMessage, HumanMessage/AIMessage…, HumanMessage]``."""
         p, L = self._prompt, self.lang
         reply = history[-1].text if history and history[-1].speaker == "employee" else ""
         before = history[:-1] if reply else history
         user = p.user.format(
             examples=_bullets(examples), employee=p.employee_label, reply=reply,
             changed=self.stage_direction(history, state) if changed is None else changed,
-            mood=MOODS[L][state.level], tactic=TACTIC_WORDS[L][tactic], speaker=p.customer_label,
+            mood=MOODS[L][state.level if mood_level is None else mood_level], tactic=TACTIC_WORDS[L][tactic],
+            speaker=p.customer_label,
         )
         return [SystemMessage(self._system()), *self._turns(before), HumanMessage(user)]
 
-    def upcoming_examples(self, history: list[Utterance], before: PersonaState) -> list[str]:
-        """The playbook lines for the customer's next line, chosen before the employee replies
-        (from ``before``, the state the customer's last line was spoken in, with the next turn's
-        tactic), so that the prompt up to the reply is known in advance. Kept for the last
-        ``(history, state)`` asked, so the turn reuses what the prefill retrieved."""
+    def upcoming(self, history: list[Utterance], before: PersonaState) -> tuple[list[str], str, int]:
+        """``(examples, tactic, mood level)`` for the customer's next line, chosen before the
+        employee replies (from ``before``, the state the customer's last line was spoken in,
+        one turn on), so that the prompt up to the reply is known in advance; what the reply
+        changes is told after it, in the stage direction. Kept for the last ``(history, state)``
+        asked, so the turn reuses what the prefill retrieved."""
         said = tuple(u.text for u in history if u.speaker == "customer")
         key = (said, before)
         if self._upcoming[0] != key:
             nxt = replace(before, turn=before.turn + 1)
-            self._upcoming = (key, self.examples(pick_tactic(nxt), nxt, said=list(said)))
-        return list(self._upcoming[1])
+            tactic = pick_tactic(nxt)
+            self._upcoming = (key, (self.examples(tactic, nxt, said=list(said)), tactic, nxt.level))
+        examples, tactic, level = self._upcoming[1]
+        return list(examples), tactic, level
 
     def prefill_messages(self, history: list[Utterance], state: PersonaState | None = None) -> list:
         """The start of the next turn's prompt, up to the employee's label: what is already known
         while the trainee is still thinking (see :meth:`prefill`). ``history`` ends with the
         customer's last line; ``state``: the state it was spoken in (default: the difficulty's
         opening state is not known here, so no examples)."""
-        p = self._prompt
-        examples = self.upcoming_examples(history, state) if state is not None else []
+        p, L = self._prompt, self.lang
+        examples, tactic, level = self.upcoming(history, state) if state is not None else ([], None, None)
         head = p.user.split("{reply}")[0].rstrip(" ")
-        keys = {k: "" for k in ("changed", "mood", "tactic", "speaker")}
+        keys = {"changed": "", "speaker": p.customer_label,
+                "mood": MOODS[L][level] if level is not None else "", "tactic": TACTIC_WORDS[L][tactic] if tactic else ""}
         text = head.format(examples=_bullets(examples), employee=p.employee_label, **keys)
         return [SystemMessage(self._system()), *self._turns(history), HumanMessage(text)]
 
@@ -436,7 +443,7 @@ class Actor:
         """The customer's next line: yields the text shown so far (``str``: the first sentences
         once checked, then the whole line if it passes too), then the final :class:`ActorLine`.
         ``state``: the state after the employee's reply (the last line of ``history``);
-        ``before``: the state before it, which chose the examples (:meth:`upcoming_examples`;
+        ``before``: the state before it, which chose the examples, tactic and mood (:meth:`upcoming`;
         default ``state``).
 
         Nothing is shown that is taken back: the first complete sentences of a draft (at least
@@ -449,12 +456,14 @@ class Actor:
         """
         known = history[:-1] if history and history[-1].speaker == "employee" else history
         if state.ended:  # a closing line presses no more: its examples are the prompt file's closing lines
-            examples, tactic = self.closing_lines(state), "close"
+            examples, tactic, mood_level = self.closing_lines(state), "close", None
         else:
-            examples, tactic = self.upcoming_examples(known, before or state), pick_tactic(state)
+            examples, tactic, mood_level = self.upcoming(known, before or state)
+            if before is None:  # only the state after the reply is known: its own tactic and mood
+                tactic, mood_level = pick_tactic(state), state.level
         level = 0 if state.outcome == "resolved" else state.level  # accepting may sound cooperative
         changed = self.stage_direction(history, state)
-        messages = self.messages(history, state, tactic, examples, changed)
+        messages = self.messages(history, state, tactic, examples, changed, mood_level)
         rejected: list[tuple[str, list[str]]] = []
         start = time.perf_counter()
         for attempt in range(self.max_attempts):
@@ -487,7 +496,7 @@ class Actor:
                     copied = [e for e in examples if SequenceMatcher(None, e.lower(), draft.lower()).ratio() > 0.8]
                     if copied:  # the draft copied an example: the next attempt does without it
                         examples = [e for e in examples if e not in copied]
-                        messages = self.messages(history, state, tactic, examples, changed)
+                        messages = self.messages(history, state, tactic, examples, changed, mood_level)
                     continue
                 shown, shown_at = draft, time.perf_counter() - start
                 yield draft

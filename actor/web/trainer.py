@@ -83,10 +83,10 @@ def preview(path: str, text: str, bench) -> str:
     if path == "persona/customer.yaml":
         actor.prompt = PersonaPrompt.model_validate(yaml.safe_load(text)["nl"])
     state = initial_state(scenario.difficulties["medium"])
-    tactic = pick_tactic(state)
     history = [Utterance("customer", scenario.opening_line("nl"))]
     history.append(Utterance("employee", "Goedemiddag, wat kan ik voor u doen?"))
-    messages = actor.messages(history, state, tactic, actor.upcoming_examples(history[:-1], state))
+    examples, tactic, mood_level = actor.upcoming(history[:-1], state)
+    messages = actor.messages(history, state, tactic, examples, mood_level=mood_level)
     system, user = messages[0], messages[-1]
     return (f"**system**\n\n{as_text(system.text)}\n\n**user** (last turn; tactic *{as_text(tactic)}*, level L{state.level})\n\n"
             f"{as_text(user.text)}")
