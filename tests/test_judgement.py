@@ -15,7 +15,7 @@ from actor.evaluator.rubric import applicable, default_rubric
 from actor.judgement.bank import CRITERIA, BankRow, applies, derive_move, load_bank, read_rows
 from actor.judgement.features import Featurizer, strip_injection
 from actor.judgement.heads import Heads, fit_heads
-from actor.judgement.judge import Judge, load_heads
+from actor.judgement.judge import Judge, criterion_hash, load_heads
 from actor.judgement.learn import TrainRow
 from fakejudge import ACK, NEUTRAL, PROVOKE, WordEmbeddings, fake_judge, tiny_bank
 
@@ -160,6 +160,20 @@ def test_a_rewritten_criterion_is_not_calibrated():
     a = rejudged.verdicts(req(NEUTRAL))
     assert not a.criteria["stays_calm"].calibrated and a.criteria["stays_calm"].verdict is None
     assert a.criteria["takes_control"].calibrated and a.criteria["takes_control"].verdict == "fail"
+
+
+def test_the_shipped_heads_fit_every_criterion_of_the_shipped_rubric_and_rewording_feedback_keeps_them():
+    heads, problem = load_heads()
+    assert heads is not None and problem is None, problem
+    rubric = default_rubric()
+    fitted = heads.extra["criterion_sha256"]
+    assert set(fitted) == set(CRITERIA) and all(fitted[c] == criterion_hash(rubric, c) for c in CRITERIA)
+    criteria = list(rubric.criteria)
+    reworded = criteria[1].model_copy(update={"missed": criteria[1].missed.model_copy(update={"nl": "anders gezegd"})})
+    redefined = criteria[1].model_copy(update={"passes_when": criteria[1].missed})
+    for criterion, kept in ((reworded, True), (redefined, False)):
+        other = rubric.model_copy(update={"criteria": tuple([criteria[0], criterion, *criteria[2:]])})
+        assert (criterion_hash(other, criterion.id) == fitted[criterion.id]) is kept
 
 
 def test_the_unsure_band_renders_in_the_feedback_panel():

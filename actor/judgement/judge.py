@@ -61,9 +61,10 @@ def load_heads(path: Path = DEFAULT_HEADS, bank_dir: Path | None = BANK_DIR) -> 
 
 
 def criterion_hash(rubric: Rubric, cid: str) -> str:
-    """sha256 of one criterion's definition (applicability, pass rule, checks): a head fitted on
-    another definition is not used for it."""
-    return hashlib.sha256(rubric.criterion(cid).model_dump_json().encode()).hexdigest()
+    """sha256 of one criterion's definition: a head fitted on another definition is not used
+    for it. The feedback's ``missed`` text is not part of it (it words a failure, it does not
+    define one), so rewording it keeps the criterion's head."""
+    return hashlib.sha256(rubric.criterion(cid).model_dump_json(exclude={"missed"}).encode()).hexdigest()
 
 
 class Judge:
