@@ -202,7 +202,8 @@ def old_grader(rows, embeddings) -> dict:
 
 
 def wording(rows, judge) -> dict:
-    """The chat model words the feedback of ``rows``; checks as in :mod:`actor.judgement.wording`."""
+    """The feedback of ``rows``: reasons from the rubric, the better phrasing from the chat model
+    (checks as in :mod:`actor.judgement.wording`); prints each and the share of phrasings kept."""
     from actor.config import Settings
     from actor.judgement.wording import Writer, contradicts, language_of
     from actor.llm import chat_model
@@ -233,8 +234,8 @@ def wording(rows, judge) -> dict:
             "tips_in_language": tips_in_lang / tips if tips else float("nan"),
             "all_model_words": model_words / len(rows) if rows else float("nan"), "contradictions": contra}
     print(f"\n## wording on {len(rows)} rows: p50 {figs['seconds_p50']:.1f} s per reply; reasons in the session's language "
-          f"{figs['reasons_in_language']:.2f}; tips {figs['tips_in_language']:.2f}; every word from the model on "
-          f"{figs['all_model_words']:.2f} of replies (rest: rubric text); contradictions shown {contra}")
+          f"{figs['reasons_in_language']:.2f}; tips {figs['tips_in_language']:.2f}; the model's better phrasing kept on "
+          f"{figs['all_model_words']:.2f} of replies (rest: the rubric's example); contradictions shown {contra}")
     return figs
 
 
