@@ -181,9 +181,11 @@ class Writer:
     def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str) -> list:
         """The chat messages for one call: the session's fixed context first (situation and
         policy: cached between calls on the embedded backend), then the customer's line, the
-        reply and what it missed (each failed criterion's name and pass rule)."""
+        reply and what it missed (each failed criterion's name, pass rule and the rubric's passing
+        example: the small model writes a better phrasing when it sees one)."""
         lang = req.lang
         listing = "\n".join(f"- {rubric.criterion(cid).name(lang)}: {rubric.criterion(cid).passes_when(lang)}"
+                            f" (e.g. “{rubric.criterion(cid).examples.good(lang)}”)"
                             for cid in failed) or "- (none: the reply met every criterion)"
         fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": req.scenario or "a customer service conversation",
                   "policy": " ".join(req.policy) or "-",
