@@ -159,3 +159,11 @@ def test_the_fixed_start_of_the_prompt_is_prefilled_once_per_session():
     assert session.scenario.title("nl") in prompt and "Dutch" in prompt
     assert prompt.endswith("<customer>") and "{" not in prompt  # up to the first per-reply part, all filled in
     assert not Writer(SamplingFake(responses=["x"])).prefill("nl", "x", [])  # no cache, no prefill
+
+
+def test_a_reply_that_failed_nothing_costs_no_model_call():
+    req = request(REPLY)
+    assessment = Grader(FakeListChatModel(responses=[answer({c: "pass" for c in L1})]), "fake", mode="joint").grade(req)
+    model = SamplingFake(responses=[better()])
+    worded = Writer(model).word(req, assessment, default_rubric())
+    assert model.seen == [] and worded.tip == "" and worded.wording == "rubric"

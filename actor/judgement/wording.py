@@ -219,7 +219,8 @@ class Writer:
              judge_tip=None) -> TurnAssessment:
         """``assessment`` with the rubric's reasons (:func:`rubric_wording`) and the model's
         better phrasing when one passes the checks, else the rubric's example (``wording``:
-        ``model`` when the tip came from the model). ``quotes``: criterion id → the reply's
+        ``model`` when the tip came from the model; a reply that failed nothing gets no tip and
+        no model call). ``quotes``: criterion id → the reply's
         words it concerns; ``judge_tip``: text → :class:`TurnAssessment` of that text as a reply
         to the same line (``None``: the tip is not judged). Never raises for model trouble;
         errors of ``judge_tip`` itself propagate."""
@@ -229,6 +230,8 @@ class Writer:
         quotes = quotes or {}
         failed = failed_criteria(assessment)
         base = rubric_wording(req, assessment, rubric, quotes)
+        if not failed:  # nothing to do better: no model time spent
+            return base
         allowed = " ".join([reply, req.customer_line, req.scenario, req.allowed, *quotes.values()])
         messages = self.messages(req, failed, rubric, reply)
         tips: list[str] = []
