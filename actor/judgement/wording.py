@@ -16,8 +16,8 @@ comment about the reply), contain no words unknown in that language (:func:`unkn
 copy neither the reply nor the customer's line, and, judged like a reply itself (``judge_tip``),
 keep calm, promise nothing outside policy, pass at least one criterion the reply failed, fail
 none the reply passed and score at least as well as the reply. A rejected
-phrasing is asked again with sampling (a different answer, not the same greedy one); when every
-attempt is rejected the rubric's passing example stands in (:func:`rubric_wording`).
+phrasing can be asked again with sampling (``retries``; a different answer, not the same greedy
+one); when every attempt is rejected the rubric's passing example stands in (:func:`rubric_wording`).
 """
 
 from __future__ import annotations
@@ -169,9 +169,10 @@ class Writer:
     (:func:`rubric_wording`). ``before_call`` / ``yield_to``: as for background work in the app
     (wait while the customer speaks; stop between tokens when a customer line starts).
     ``retries``: extra attempts (sampled, :data:`RETRY_SAMPLING`) after a rejected or failed
-    answer."""
+    answer; default none: on the shipped 1.5B model a second attempt was rarely kept and doubled
+    the background time per reply (``python -m evals.judgement --part wording``)."""
 
-    def __init__(self, model, prompt_path: Path | None = None, retries: int = 1, before_call=None, yield_to=None) -> None:
+    def __init__(self, model, prompt_path: Path | None = None, retries: int = 0, before_call=None, yield_to=None) -> None:
         self.model = model
         self.prompt, self.sha256 = load_wording_prompt(prompt_path)
         self.retries = retries
@@ -181,11 +182,9 @@ class Writer:
     def messages(self, req: GradeRequest, failed: list[str], rubric: Rubric, reply: str) -> list:
         """The chat messages for one call: the session's fixed context first (situation and
         policy: cached between calls on the embedded backend), then the customer's line, the
-        reply and what it missed (each failed criterion's name, pass rule and the rubric's passing
-        example: the small model writes a better phrasing when it sees one)."""
+        reply and what it missed (each failed criterion's name and pass rule)."""
         lang = req.lang
         listing = "\n".join(f"- {rubric.criterion(cid).name(lang)}: {rubric.criterion(cid).passes_when(lang)}"
-                            f" (e.g. “{rubric.criterion(cid).examples.good(lang)}”)"
                             for cid in failed) or "- (none: the reply met every criterion)"
         fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": req.scenario or "a customer service conversation",
                   "policy": " ".join(req.policy) or "-",
