@@ -57,12 +57,27 @@ def main(argv: list[str] | None = None) -> int:
         bot = page.locator('[data-testid="bot"]')
         expect(bot).to_have_count(1)
         panel = page.locator("#feedback-panel")
+        worded: dict[int, float] = {}
+
+        def watch_words() -> None:
+            """Note the moment each turn's feedback is worded (its panel part lost "toelichting volgt")."""
+            for part in panel.inner_text().split("Beurt ")[1:]:
+                num = int(part.split()[0]) if part.split() and part.split()[0].isdigit() else None
+                if num is not None and num not in worded and "toelichting volgt" not in part:
+                    worded[num] = time.monotonic()
+
+        def pause(seconds: float) -> None:  # the trainee reads and thinks; the panel is watched meanwhile
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                watch_words()
+                time.sleep(0.2)
+
         ready = time.monotonic()
         for n, reply in enumerate(REPLIES, 1):
             delay_ms = max(20, int((args.think * 1000 * 0.6) / len(reply)))
             wait = args.think - delay_ms * len(reply) / 1000 - (time.monotonic() - ready)
             if wait > 0:
-                time.sleep(wait)  # reading and thinking
+                pause(wait)  # reading and thinking
             box.press_sequentially(reply, delay=delay_ms)
             sent = time.monotonic()
             page.locator("#send-button").click()
@@ -74,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 texts = bot.all_inner_texts()
                 if line is None and len(texts) > n and box.is_editable() and box.input_value() == "":
                     line = time.monotonic() - sent
+                watch_words()
                 if verdicts is not None and line is not None:
                     break
                 if verdicts is not None and len(texts) <= n and time.monotonic() - sent > verdicts + 20 \
@@ -86,15 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             if line is None:
                 print(f"turn {n}: the customer did not answer (the scenario ended); stopping")
                 break
-        # when did the words of each turn appear? watch until the last one is worded (or 5 min)
-        worded: dict[int, float] = {}
+        # the words of turns still pending: watch until the last one is worded (or 5 min)
         start = time.monotonic()
         while time.monotonic() - start < 300 and len(worded) < len(rows):
-            text = panel.inner_text()
-            for part in text.split("Beurt ")[1:]:
-                num = int(part.split()[0])
-                if num not in worded and "toelichting volgt" not in part:
-                    worded[num] = time.monotonic()
+            watch_words()
             time.sleep(0.2)
         page.screenshot(path=str(args.shots / "feedback-final.png"), full_page=True)
         customer = [t.strip() for t in bot.all_inner_texts()]
