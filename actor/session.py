@@ -122,8 +122,9 @@ class Session:
 
     def respond(self, reply: str) -> Iterator[str | TurnRecord]:
         """Answer the trainee's ``reply``: yields the customer's line as it is generated (the text
-        so far), then the completed :class:`~actor.record.TurnRecord` with its verdicts and move,
-        its feedback not yet worded (already part of the session, ``id`` still ``None``).
+        so far), then the completed :class:`~actor.record.TurnRecord` with its verdicts, move and
+        the reasons of failed criteria, its better phrasing not yet written (already part of the
+        session, ``id`` still ``None``).
 
         Raises ``ValueError`` (before anything changes) as :meth:`check_reply` does.
         """
@@ -149,6 +150,8 @@ class Session:
                 pending.seconds.setdefault("first_token", time.perf_counter() - start)
                 yield item
         pending.seconds["actor"] = time.perf_counter() - actor_start
+        # the reasons need no model: they are shown with the verdicts, the better phrasing follows
+        pending.assessment = self.judge.reasons(self.grade_request(pending), pending.assessment)
         pending.seconds["turn"] = time.perf_counter() - start
         self.turns.append(pending)
         yield pending

@@ -81,13 +81,15 @@ def test_verdicts_exist_when_the_customer_answers_and_the_words_follow():
     texts, turn = items[:-1], items[-1]
     assert isinstance(turn, TurnRecord) and turn.id is None and turn.assessment.wording == "pending" and turn.needs_wording
     assert turn.assessment.criteria["acknowledges_emotion"].verdict == "fail" and turn.assessment.criteria["stays_calm"].verdict == "pass"
+    early = turn.assessment.criteria["acknowledges_emotion"].reason  # the reason comes with the verdict, no model
+    assert early.startswith("In “") and early.endswith("benoem of erken je het gevoel van de klant niet.") and not turn.assessment.tip
     assert texts == [turn.answer.text] and "first_token" in turn.seconds and "move" in turn.seconds
     verdicts = turn.assessment.verdicts()
     worded = s.grade(turn)
     assert turn.assessment is worded and worded.verdicts() == verdicts and worded.wording == "model"
     evidence = worded.criteria["acknowledges_emotion"].evidence
     assert evidence and evidence in reply  # the quote is the reply's own words
-    assert worded.criteria["acknowledges_emotion"].reason == f"In “{evidence}” benoem of erken je het gevoel van de klant niet."
+    assert worded.criteria["acknowledges_emotion"].reason == f"In “{evidence}” benoem of erken je het gevoel van de klant niet." == early
     assert worded.tip.startswith("Wat vervelend")
 
 

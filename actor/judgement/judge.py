@@ -172,6 +172,16 @@ class Judge:
         words = best.split()
         return best if len(words) <= max_words else " ".join(words[:max_words]) + " …"
 
+    def reasons(self, req: GradeRequest, assessment: TurnAssessment) -> TurnAssessment:
+        """``assessment`` with the reason of each confident failure (the rubric's ``missed`` text
+        about the words :meth:`weakest_sentence` picks), no model involved: shown with the
+        verdicts at once. ``wording`` and ``tip`` are kept (the better phrasing follows)."""
+        from actor.judgement.wording import failed_criteria, rubric_wording
+
+        quotes = {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
+        return rubric_wording(req, assessment, self.rubric, quotes).model_copy(
+            update={"wording": assessment.wording, "tip": assessment.tip})
+
     def word(self, req: GradeRequest, assessment: TurnAssessment, writer=None) -> TurnAssessment:
         """``assessment`` with its reasons (the rubric's ``missed`` text about the reply's words
         each failed criterion concerns, chosen here by :meth:`weakest_sentence`) and a better
