@@ -172,14 +172,20 @@ class Judge:
         words = best.split()
         return best if len(words) <= max_words else " ".join(words[:max_words]) + " …"
 
+    def quotes(self, req: GradeRequest, assessment: TurnAssessment) -> dict[str, str]:
+        """Criterion id → the reply's words each confident failure concerns: its evidence (a
+        rule's match, or a quote chosen earlier) or :meth:`weakest_sentence`."""
+        from actor.judgement.wording import failed_criteria
+
+        return {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
+
     def reasons(self, req: GradeRequest, assessment: TurnAssessment) -> TurnAssessment:
         """``assessment`` with the reason of each confident failure (the rubric's ``missed`` text
         about the words :meth:`weakest_sentence` picks), no model involved: shown with the
         verdicts at once. ``wording`` and ``tip`` are kept (the better phrasing follows)."""
-        from actor.judgement.wording import failed_criteria, rubric_wording
+        from actor.judgement.wording import rubric_wording
 
-        quotes = {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
-        return rubric_wording(req, assessment, self.rubric, quotes).model_copy(
+        return rubric_wording(req, assessment, self.rubric, self.quotes(req, assessment)).model_copy(
             update={"wording": assessment.wording, "tip": assessment.tip})
 
     def word(self, req: GradeRequest, assessment: TurnAssessment, writer=None) -> TurnAssessment:
@@ -190,11 +196,11 @@ class Judge:
         model trouble."""
         from dataclasses import replace
 
-        from actor.judgement.wording import failed_criteria, rubric_wording
+        from actor.judgement.wording import rubric_wording
 
         start = time.perf_counter()
         writer = writer or self.writer
-        quotes = {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
+        quotes = self.quotes(req, assessment)
         if writer is not None:
             worded = writer.word(req, assessment, self.rubric, quotes=quotes,
                                  judge_tip=lambda text: self.verdicts(replace(req, reply=text)))

@@ -158,6 +158,12 @@ def rubric_wording(req: GradeRequest, assessment: TurnAssessment, rubric: Rubric
     return assessment.model_copy(update={"criteria": criteria, "tip": tip, "wording": "rubric"})
 
 
+def _session_fields(lang: str, scenario: str, policy) -> dict[str, str]:
+    """The wording prompt's placeholders that stay the same for a session."""
+    return {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": scenario or "a customer service conversation",
+            "policy": " ".join(policy) or "-"}
+
+
 class Better(BaseModel):  # the model's answer (schema only: no docstring, it would reach the model)
     model_config = ConfigDict(extra="forbid")
     better: str = Field(max_length=BETTER_MAX)
@@ -186,8 +192,7 @@ class Writer:
         lang = req.lang
         listing = "\n".join(f"- {rubric.criterion(cid).name(lang)}: {rubric.criterion(cid).passes_when(lang)}"
                             for cid in failed) or "- (none: the reply met every criterion)"
-        fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": req.scenario or "a customer service conversation",
-                  "policy": " ".join(req.policy) or "-",
+        fields = {**_session_fields(lang, req.scenario, req.policy),
                   "customer": req.customer_line.replace("</customer>", ""), "reply": reply.replace("</reply>", ""),
                   "failed": listing}
         return [SystemMessage(self.prompt.system.format(**fields)), HumanMessage(self.prompt.user.format(**fields))]
@@ -203,8 +208,7 @@ class Writer:
             return False
         user = self.prompt.user
         cut = min((user.find(f"{{{k}}}") for k in ("customer", "reply", "failed") if f"{{{k}}}" in user), default=len(user))
-        fields = {"language": LANGUAGE_NAMES.get(lang, "English"), "scenario": scenario or "a customer service conversation",
-                  "policy": " ".join(policy) or "-"}
+        fields = _session_fields(lang, scenario, policy)
         try:
             head = user[:cut].format(**fields).rstrip()
             chain = preemptible(self.model, self.yield_to) if self.yield_to else self.model
