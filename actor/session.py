@@ -105,6 +105,7 @@ class Session:
             lang=self.lang, customer_line=turn.customer_line, reply=turn.reply, level=turn.state_before.level,
             aggression_type=turn.state_before.aggression_type, tactic=previous.tactic if previous else None,
             scenario=self.scenario.title(self.lang), policy=self.policy, policy_text=self.policy_text,
+            scenario_id=self.scenario.id,
         )
 
     def check_reply(self, reply: str) -> str:
@@ -151,7 +152,7 @@ class Session:
                 yield item
         pending.seconds["actor"] = time.perf_counter() - actor_start
         # the reasons need no model: they are shown with the verdicts, the better phrasing follows
-        pending.assessment = self.judge.reasons(self.grade_request(pending), pending.assessment)
+        pending.assessment = self.judge.reasons(self.grade_request(pending), pending.assessment, avoid=self.tips_given())
         pending.seconds["turn"] = time.perf_counter() - start
         self.turns.append(pending)
         yield pending
@@ -162,12 +163,25 @@ class Session:
         if not self.ended:
             self.actor.prefill(self.history, self.state)
 
+    def tips_given(self, but: TurnRecord | None = None) -> list[str]:
+        """The tips of the turns so far except ``but`` (a worked example is not given twice in a
+        session)."""
+        return [t.assessment.tip for t in self.turns if t is not but and t.assessment is not None and t.assessment.tip]
+
     def prefill_wording(self) -> None:
-        """Evaluate the fixed start of the wording prompt once per session
-        (:meth:`~actor.judgement.wording.Writer.prefill`: background work, run it where the
-        wording runs), so the first reply's feedback does not evaluate it in full."""
-        if self.writer is not None and not self._writer_prefilled:
-            self._writer_prefilled = True
+        """Background work once per session, run where the wording runs: embed the bank's worked
+        examples for this scenario (:meth:`~actor.judgement.judge.Judge.prepare`) and, when the
+        scenario has none, evaluate the fixed start of the wording prompt
+        (:meth:`~actor.judgement.wording.Writer.prefill`), so the first reply's feedback does
+        not evaluate it in full."""
+        if self._writer_prefilled:
+            return
+        self._writer_prefilled = True
+        prepare = getattr(self.judge, "prepare", None)
+        if prepare is not None:
+            prepare(self.scenario.id, self.lang)
+        tips = getattr(self.judge, "tips", None)
+        if self.writer is not None and not (tips is not None and tips.covers(self.scenario.id, self.lang)):
             self.writer.prefill(self.lang, self.scenario.title(self.lang), self.policy)
 
     def grade(self, turn: TurnRecord) -> TurnAssessment:
@@ -175,7 +189,8 @@ class Session:
         verdicts stay as judged. Never raises for model trouble (the rubric's text is used)."""
         req = self.grade_request(turn)
         start = time.perf_counter()
-        assessment = self.judge.word(req, turn.assessment or self.judge.verdicts(req), writer=self.writer)
+        assessment = self.judge.word(req, turn.assessment or self.judge.verdicts(req), writer=self.writer,
+                                     avoid=self.tips_given(but=turn))
         turn.seconds["wording"] = time.perf_counter() - start
         turn.assessment = assessment
         return assessment
@@ -235,7 +250,9 @@ class Workbench:
         import logging
 
         from actor.embeddings import E5Embeddings
+        from actor.judgement.bank import load_bank
         from actor.judgement.judge import Judge, load_heads
+        from actor.judgement.tips import BankTips
         from actor.judgement.learn import heads_path
         from actor.knowledge import CourseRetriever, ingest, is_stale
         from actor.llm import chat_model, model_id
@@ -245,12 +262,17 @@ class Workbench:
         if is_stale(settings, embeddings):
             ingest(settings, embeddings, progress=False)
         heads, problem = load_heads(heads_path(settings))
+        tips = None
+        try:  # the bank's worked examples (a checkout of the repository has them; a wheel does not)
+            tips = BankTips(load_bank()[0])
+        except (FileNotFoundError, ValueError) as exc:
+            logging.getLogger("actor").info("no worked examples for the feedback: %s", exc)
         if problem:
             logging.getLogger("actor").warning(problem)
         evaluator_id = model_id("evaluator", settings)
         return cls(
             load_scenarios(), CourseRetriever(settings, embeddings), chat_model("persona", settings),
-            chat_model("evaluator", settings), Judge(embeddings, heads, model_id=evaluator_id), evaluator_id,
+            chat_model("evaluator", settings), Judge(embeddings, heads, model_id=evaluator_id, tips=tips), evaluator_id,
             [problem] if problem else [],
         )
 

@@ -43,8 +43,9 @@ class TurnAssessment(BaseModel):
     (warm and respectful), probability-weighted (a float); ``move`` classifies the reply for
     the persona's state machine. ``status`` is ``graded`` or ``rules_only`` (no fitted heads or
     the judgement failed: only the deterministic checks ran; ``error`` says why). ``wording``:
-    ``pending`` (verdicts exist, the reasons and tip are being written), ``model`` (written by
-    the chat model and checked), ``rubric`` (the model's words were rejected or it failed: the
+    ``pending`` (verdicts exist, the reasons and tip are being written), ``model`` (the tip written by
+    the chat model and checked), ``bank`` (the tip is a worked example of the labelled bank,
+    :mod:`actor.judgement.tips`), ``rubric`` (the model's words were rejected or it failed: the
     rubric's own text). Provenance: ``rubric_sha256``, ``prompt_sha256`` (the wording prompt),
     ``heads_sha256`` (the bank the heads were fitted on) and ``model_id``.
     """
@@ -55,7 +56,7 @@ class TurnAssessment(BaseModel):
     tone: float | None = Field(None, ge=1, le=5)
     move: Move
     status: Literal["graded", "rules_only"] = "graded"
-    wording: Literal["pending", "model", "rubric"] = "model"
+    wording: Literal["pending", "model", "bank", "rubric"] = "model"
     heads_sha256: str = ""
     error: str | None = None
     injection_suspected: bool = False

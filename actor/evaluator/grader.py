@@ -67,6 +67,8 @@ class GradeRequest:
     """Everything the grader needs about one turn.
 
     ``level`` is the customer's escalation level (0–4) when they spoke ``customer_line``;
+    ``scenario`` is the scenario's title, ``scenario_id`` its id (``counter``; empty when
+    unknown: the bank's worked examples are found by it);
     ``policy`` holds the scenario's policy facts shown to the model (retrieved text);
     ``policy_text`` the whole policy document, which the deterministic checks search for the
     amounts and times the employee may promise (default: ``policy`` joined).
@@ -81,6 +83,7 @@ class GradeRequest:
     scenario: str = ""
     policy: list[str] = field(default_factory=list)
     policy_text: str = ""
+    scenario_id: str = ""
 
     @property
     def allowed(self) -> str:

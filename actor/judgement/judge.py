@@ -6,10 +6,13 @@
                                        level/type/tactic) ─▶ fitted head per criterion ─▶ p(pass)
                                        ─▶ rule failure signs can only turn a pass into a fail
                                        ─▶ verdicts, "unsure" band, move (derive_move on the verdicts), tone
-                 ─▶ Judge.word()       the chat model writes, per failed criterion, one sentence
-                                       that quotes the reply, and a better phrasing, in the
-                                       session's language (actor.judgement.wording); verdicts
-                                       never change here
+                 ─▶ Judge.reasons()    per failed criterion the rubric's "missed" text about the
+                                       reply's own words (no chat model); the better phrasing is
+                                       a worked example of the labelled bank for this scenario
+                                       when one fits (actor.judgement.tips), shown with the verdicts
+                 ─▶ Judge.word()       otherwise the chat model writes the better phrasing in the
+                                       background (actor.judgement.wording), else the rubric's
+                                       example; verdicts never change here
 
 The move gates the customer's answer, so it uses only what :meth:`Judge.verdicts` has: no chat
 model. Heads come from ``actor/judgement/heads.json`` (``actor judgement fit``); without them
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -33,6 +37,7 @@ from actor.judgement.bank import BANK_DIR, derive_move, load_bank
 from actor.judgement.features import FIXED_WIDTHS, Featurizer, ReplyContext, strip_injection
 from actor.judgement.heads import BLOCK_SETS as FEATURE_SETS
 from actor.judgement.heads import DEFAULT_HEADS, Heads
+from actor.judgement.tips import BankTips
 
 UNSURE_BAND = (0.35, 0.65)  # p(pass) in this band is shown as "twijfel / unsure" (fixed, not tuned)
 FIT_COMMAND = "actor judgement fit"
@@ -71,13 +76,15 @@ class Judge:
     """Judges trainee replies. ``embeddings``: the e5 model (or a deterministic fake in tests);
     ``heads``: fitted :class:`~actor.judgement.heads.Heads` or ``None`` (rule checks only);
     ``writer``: an :class:`~actor.judgement.wording.Writer` for the words, or ``None`` (the
-    rubric's text). Holds no conversation state: one instance serves every session."""
+    rubric's text); ``tips``: the bank's worked examples (:class:`~actor.judgement.tips.BankTips`),
+    used as the better phrasing when one fits (no model call then). Holds no conversation state: one instance serves every session."""
 
     def __init__(self, embeddings, heads: Heads | None, rubric: Rubric | None = None, writer=None,
-                 model_id: str = "") -> None:
+                 model_id: str = "", tips: BankTips | None = None) -> None:
         self.featurizer = Featurizer(embeddings)
         self.heads = heads
         self.writer = writer
+        self.tips = tips
         self.model_id = model_id
         self.use_rubric(rubric or default_rubric())
 
@@ -179,29 +186,68 @@ class Judge:
 
         return {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
 
-    def reasons(self, req: GradeRequest, assessment: TurnAssessment) -> TurnAssessment:
-        """``assessment`` with the reason of each confident failure (the rubric's ``missed`` text
-        about the words :meth:`weakest_sentence` picks), no model involved: shown with the
-        verdicts at once. ``wording`` and ``tip`` are kept (the better phrasing follows)."""
-        from actor.judgement.wording import rubric_wording
+    def prepare(self, scenario_id: str, lang: str) -> None:
+        """Embed the bank's customer lines for ``scenario_id`` in ``lang`` now (background work at
+        a session's start; :meth:`~actor.judgement.tips.BankTips.prepare`). Never raises."""
+        if self.tips is not None:
+            try:
+                self.tips.prepare(scenario_id, lang, self.featurizer.embed)
+            except Exception:
+                pass
 
-        return rubric_wording(req, assessment, self.rubric, self.quotes(req, assessment)).model_copy(
-            update={"wording": assessment.wording, "tip": assessment.tip})
-
-    def word(self, req: GradeRequest, assessment: TurnAssessment, writer=None) -> TurnAssessment:
-        """``assessment`` with its reasons (the rubric's ``missed`` text about the reply's words
-        each failed criterion concerns, chosen here by :meth:`weakest_sentence`) and a better
-        phrasing written by ``writer`` (default: the judge's own; judged like a reply before it
-        is kept), else the rubric's example. The verdicts are never changed. Never raises for
-        model trouble."""
+    def bank_tip(self, req: GradeRequest, assessment: TurnAssessment, avoid: Sequence[str] = ()) -> str | None:
+        """A worked example from the bank for ``req.scenario_id`` that passes a criterion the
+        reply confidently failed and that this judge fails on nothing
+        (:meth:`~actor.judgement.tips.BankTips.pick`), not one of ``avoid``; ``None`` when
+        there is none, nothing failed, or the embeddings fail."""
         from dataclasses import replace
 
-        from actor.judgement.wording import rubric_wording
+        from actor.judgement.wording import failed_criteria
+
+        failed = failed_criteria(assessment)
+        if self.tips is None or not failed or not req.scenario_id:
+            return None
+        passed = [c for c, r in assessment.criteria.items() if r.verdict == "pass"]
+        try:
+            return self.tips.pick(req.scenario_id, req.lang, req.customer_line, req.level, req.tactic, failed, passed,
+                                  self.featurizer.embed, lambda text: self.verdicts(replace(req, reply=text)).verdicts(),
+                                  avoid)
+        except Exception:
+            return None
+
+    def reasons(self, req: GradeRequest, assessment: TurnAssessment, avoid: Sequence[str] = ()) -> TurnAssessment:
+        """``assessment`` with the reason of each confident failure (the rubric's ``missed`` text
+        about the words :meth:`weakest_sentence` picks), no chat model involved: shown with the
+        verdicts at once. When the bank has a worked example (:meth:`bank_tip`, not one of
+        ``avoid``) it is the tip and the words are final (``wording``: ``bank``); otherwise
+        ``wording`` and ``tip`` are kept (the model's better phrasing follows)."""
+        from actor.judgement.wording import example_tip, rubric_wording
+
+        worded = rubric_wording(req, assessment, self.rubric, self.quotes(req, assessment))
+        example = self.bank_tip(req, assessment, avoid) if assessment.wording == "pending" else None
+        if example:
+            return worded.model_copy(update={"wording": "bank", "tip": example_tip(example, req.lang)})
+        return worded.model_copy(update={"wording": assessment.wording, "tip": assessment.tip})
+
+    def word(self, req: GradeRequest, assessment: TurnAssessment, writer=None, avoid: Sequence[str] = ()) -> TurnAssessment:
+        """``assessment`` with its reasons (the rubric's ``missed`` text about the reply's words
+        each failed criterion concerns, chosen here by :meth:`weakest_sentence`) and a better
+        phrasing: the bank's worked example when one fits (:meth:`bank_tip`, not one of
+        ``avoid``), else one written by ``writer`` (default: the judge's own; judged like a
+        reply before it is kept), else the rubric's example. The verdicts are never changed.
+        Never raises for model trouble."""
+        from dataclasses import replace
+
+        from actor.judgement.wording import example_tip, rubric_wording
 
         start = time.perf_counter()
         writer = writer or self.writer
         quotes = self.quotes(req, assessment)
-        if writer is not None:
+        example = self.bank_tip(req, assessment, avoid)
+        if example:
+            worded = rubric_wording(req, assessment, self.rubric, quotes).model_copy(
+                update={"wording": "bank", "tip": example_tip(example, req.lang)})
+        elif writer is not None:
             worded = writer.word(req, assessment, self.rubric, quotes=quotes,
                                  judge_tip=lambda text: self.verdicts(replace(req, reply=text)))
         else:

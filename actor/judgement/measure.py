@@ -38,7 +38,7 @@ def request(row) -> GradeRequest:
     """The :class:`GradeRequest` the app would make for a bank or gold row."""
     return GradeRequest(lang=row.lang, customer_line=row.customer, reply=row.trainee, level=row.escalation_level,
                         aggression_type=row.aggression_type, tactic=row.tactic, scenario=row.scenario,
-                        policy_text=policy_text(row.scenario, row.lang))
+                        scenario_id=row.scenario, policy_text=policy_text(row.scenario, row.lang))
 
 
 def figures(rows, assessments, seconds: list[float] | None = None) -> dict:

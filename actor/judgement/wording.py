@@ -151,11 +151,13 @@ def rubric_wording(req: GradeRequest, assessment: TurnAssessment, rubric: Rubric
         r = criteria[cid]
         evidence = r.evidence or quotes.get(cid, "")
         criteria[cid] = r.model_copy(update={"reason": reason(rubric, cid, evidence, lang), "evidence": evidence})
-    tip = ""
-    if failed:
-        example = rubric.criterion(failed[0]).examples.good(lang)
-        tip = (f"Bijvoorbeeld: “{example}”" if lang == "nl" else f"For example: “{example}”")
+    tip = example_tip(rubric.criterion(failed[0]).examples.good(lang), lang) if failed else ""
     return assessment.model_copy(update={"criteria": criteria, "tip": tip, "wording": "rubric"})
+
+
+def example_tip(text: str, lang: str) -> str:
+    """A worked example as a tip: "Bijvoorbeeld: “…”" / "For example: “…”"."""
+    return f"Bijvoorbeeld: “{text}”" if lang == "nl" else f"For example: “{text}”"
 
 
 def _session_fields(lang: str, scenario: str, policy) -> dict[str, str]:

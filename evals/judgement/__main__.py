@@ -12,9 +12,12 @@ Parts (``--part``, comma-separated; default ``holdout,signals,gold``):
   this file) on ``--gold`` (default ``../shared/data/gold/dev.jsonl``; any JSONL in that format).
 - ``old``: the previous grader (the chat model asked per criterion) and move judge on the same
   ``--gold`` rows, side by side (minutes per reply on the embedded model).
-- ``wording``: the chat model words the feedback for the first ``--wording-n`` rows of
-  ``--gold``: seconds per reply, share of reasons and tips in the session's language, share
-  accepted, reasons that contradict their verdict (after the checks: must be 0).
+- ``wording``: the feedback's words for the first ``--wording-n`` rows of ``--gold``, as the app
+  makes them: the reasons from the rubric; the better phrasing a worked example of the bank
+  (:mod:`actor.judgement.tips`) when one fits, else written by the chat model, else the
+  rubric's example (``--no-bank-tips``: the chat model for every row). Seconds per reply, the
+  tip's source per row, share of reasons and tips in the session's language, reasons that
+  contradict their verdict (must be 0), and every tip printed for reading.
 - ``politeness``: Spearman ρ of the tone head with the Stanford Politeness human scores on the
   fixed sample of ``evals.evaluator`` (seed 0), beside the human ceiling.
 
@@ -64,6 +67,7 @@ def rules_only(rows) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", default="holdout,signals,gold")
+    ap.add_argument("--no-bank-tips", action="store_true", help="with --part wording: the chat model writes every better phrasing")
     ap.add_argument("--holdout-json", type=Path, default=None, help="with --part signals alone: the full heads' figures from an earlier --json run")
     ap.add_argument("--bank", type=Path, default=BANK_DIR)
     ap.add_argument("--gold", type=Path, default=DEFAULT_GOLD)
@@ -131,7 +135,10 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             print_table(f"{args.gold.name}: old grader", result["old"])
     if "wording" in parts and gold_rows and heads:
-        result["wording"] = wording(gold_rows[: args.wording_n], Judge(embeddings, heads))
+        from actor.judgement.tips import BankTips
+
+        tips = None if args.no_bank_tips else BankTips(load_bank()[0])
+        result["wording"] = wording(gold_rows[: args.wording_n], Judge(embeddings, heads, tips=tips))
         if "seconds" in result:
             result["seconds"]["wording_p50"] = result["wording"]["seconds_p50"]
     if "checks" in parts and gold_rows and heads:
@@ -209,7 +216,10 @@ def wording(rows, judge) -> dict:
     from actor.llm import chat_model
 
     judge.writer = Writer(chat_model("evaluator", Settings()))
+    from collections import Counter
+
     seconds, reasons, in_lang, tips, tips_in_lang, model_words, contra = [], 0, 0, 0, 0, 0, 0
+    sources: Counter = Counter()
     for row in rows:
         req = request(row)
         a = judge.verdicts(req)
@@ -217,6 +227,7 @@ def wording(rows, judge) -> dict:
         w = judge.word(req, a)
         seconds.append(time.perf_counter() - start)
         model_words += w.wording == "model"
+        sources[w.wording if w.tip else "none (nothing failed)"] += 1
         for cid, r in w.criteria.items():
             if r.verdict == "fail" and not r.unsure and r.reason:
                 reasons += 1
@@ -232,10 +243,11 @@ def wording(rows, judge) -> dict:
     figs = {"n": len(rows), "seconds_p50": statistics.median(seconds) if seconds else float("nan"),
             "reasons_in_language": in_lang / reasons if reasons else float("nan"),
             "tips_in_language": tips_in_lang / tips if tips else float("nan"),
-            "all_model_words": model_words / len(rows) if rows else float("nan"), "contradictions": contra}
+            "all_model_words": model_words / len(rows) if rows else float("nan"), "contradictions": contra,
+            "tip_sources": dict(sources)}
     print(f"\n## wording on {len(rows)} rows: p50 {figs['seconds_p50']:.1f} s per reply; reasons in the session's language "
-          f"{figs['reasons_in_language']:.2f}; tips {figs['tips_in_language']:.2f}; the model's better phrasing kept on "
-          f"{figs['all_model_words']:.2f} of replies (rest: the rubric's example); contradictions shown {contra}")
+          f"{figs['reasons_in_language']:.2f}; tips {figs['tips_in_language']:.2f}; tip sources "
+          + ", ".join(f"{k} {v}" for k, v in sources.most_common()) + f"; contradictions shown {contra}")
     return figs
 
 
