@@ -8,7 +8,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from actor.knowledge import load_corpus
-from actor.persona.actor import MOODS, TACTIC_WORDS, TACTICS, Actor, Utterance, pick_tactic, playbook_level, playbook_lines
+from actor.persona.actor import TACTICS, Actor, Utterance, pick_tactic, playbook_level, playbook_lines
 from actor.persona.scenario import Scenario
 from actor.persona.state import PersonaState
 
@@ -277,7 +277,8 @@ def test_the_prefill_prompt_is_the_start_of_the_next_turn_s_prompt():
     full = actor.messages(later, after, tactic, examples, mood_level=mood_level)
     assert [m.text for m in start] == [m.text for m in full[:-1]] and head.text.endswith("\n\nMedewerker:")
     assert full[-1].text.startswith(head.text)  # llama.cpp reuses it as a cached prefix
-    assert TACTIC_WORDS["nl"][tactic] in head.text and MOODS["nl"][mood_level] in head.text  # known before the reply
+    prompt = actor.prompt
+    assert prompt.tactics[tactic] in head.text and prompt.moods[mood_level] in head.text  # known before the reply
     # only the reply and the stage direction follow the prefix
     rest = full[-1].text[len(head.text):]
     assert rest.startswith(" Ik kijk het na.") and "- Jullie raken altijd alles kwijt." not in rest

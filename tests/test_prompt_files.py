@@ -76,6 +76,8 @@ BAD = [
     ("rubric.yaml", drop("version"), "version: Field required"),
     ("persona/customer.yaml", drop("en"), "en: Field required"),
     ("persona/customer.yaml", drop("nl.start"), "nl.start: Field required"),
+    ("persona/customer.yaml", drop("nl.tactics.belittle"), "tactics must name exactly the playbook's tactics and close (missing ['belittle']"),
+    ("persona/customer.yaml", drop("en.moods"), "en.moods: Field required"),
     ("scenarios/counter.yaml", drop("briefing"), "briefing: Field required"),
     # an unknown placeholder
     ("evaluator/criterion.yaml", append("context", "Age: {age}"), "context: unknown placeholder(s) {age}"),

@@ -22,7 +22,7 @@ from typing import Iterator, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actor.persona.concern import ReplyReader, asks_role_reversal
 from actor.persona.guard import COOPERATIVE_OPENINGS, COOPERATIVE_WORDS, MAX_WORDS, check_line, repeats, tidy_line
@@ -57,26 +57,6 @@ TACTICS: dict[str, dict[int, tuple[str, ...]]] = {
     "white_collar": {0: ("name_drop", "rules_for_others"), 1: ("name_drop", "belittle", "rules_for_others"),
                      2: ("name_drop", "belittle", "rules_for_others", "threaten_review"),
                      3: ("name_drop", "belittle", "threaten_review"), 4: ("threaten_review", "intimidate")},
-}
-TACTIC_WORDS = {
-    "nl": {"vent": "je lucht je hart over de situatie", "repeat_demand": "je herhaalt je eis en accepteert geen nee",
-           "demand_manager": "je eist een leidinggevende", "threaten_review": "je dreigt met een klacht, een slechte recensie of sociale media",
-           "insult": "je valt de medewerker persoonlijk aan", "belittle": "je kleineert de medewerker",
-           "false_claim": "je beweert iets wat niet klopt om je zin te krijgen", "name_drop": "je noemt belangrijke mensen die je kent",
-           "rules_for_others": "je vindt dat de regels niet voor jou gelden", "intimidate": "je intimideert en dreigt",
-           "close": "je rondt het gesprek af"},
-    "en": {"vent": "you vent about the situation", "repeat_demand": "you repeat your demand and accept no no",
-           "demand_manager": "you demand a manager", "threaten_review": "you threaten a complaint, a bad review or social media",
-           "insult": "you attack the employee personally", "belittle": "you belittle the employee",
-           "false_claim": "you claim something untrue to get your way", "name_drop": "you mention important people you know",
-           "rules_for_others": "you act as if the rules are not for you", "intimidate": "you intimidate and threaten",
-           "close": "you close the conversation"},
-}
-MOODS = {
-    "nl": ["geïrriteerd over de situatie", "boos op de organisatie", "je weigert en trekt de regels in twijfel",
-           "woedend en persoonlijk", "dreigend"],
-    "en": ["irritated about the situation", "angry with the organisation", "refusing and challenging the rules",
-           "furious and personal", "threatening"],
 }
 
 
@@ -115,7 +95,9 @@ class PersonaPrompt(BaseModel):
     ``user``: the last user turn (examples, the reply, the stage direction);
     ``changes``: the stage directions; ``stay_in_role``: in-character lines for when every draft
     failed (after a role-reversal attempt first, otherwise after the playbook lines);
-    ``closing``: the last line when every draft failed after the scenario ended.
+    ``closing``: the last line when every draft failed after the scenario ended; ``moods``: the
+    mood at escalation levels 0–4 (``{mood}``); ``tactics``: a phrase per playbook tactic of
+    :data:`TACTICS` and ``close`` (``{tactic}``), exactly those keys.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -127,6 +109,16 @@ class PersonaPrompt(BaseModel):
     changes: StageDirections
     stay_in_role: list[str] = Field(min_length=1)
     closing: Closing
+    moods: list[str] = Field(min_length=5, max_length=5)
+    tactics: dict[str, str]
+
+    @model_validator(mode="after")
+    def _every_tactic_named(self) -> "PersonaPrompt":
+        wanted = {t for levels in TACTICS.values() for names in levels.values() for t in names} | {"close"}
+        if set(self.tactics) != wanted:
+            missing, unknown = sorted(wanted - set(self.tactics)), sorted(set(self.tactics) - wanted)
+            raise ValueError(f"tactics must name exactly the playbook's tactics and close (missing {missing}, unknown {unknown})")
+        return self
 
 
 def load_persona_prompt(path: Path | None = None) -> tuple[dict[str, PersonaPrompt], str]:
@@ -146,7 +138,7 @@ def instruction_texts(prompt: PersonaPrompt, lang: str) -> tuple[list[str], list
     (the prompt templates) are matched by five words in a row; phrases (tactic and mood phrases,
     the stage directions, the prompt's headings) also as whole phrases."""
     headings = [line.split("{")[0] for line in prompt.user.splitlines() if line.strip()]
-    phrases = [*TACTIC_WORDS[lang].values(), *MOODS[lang], *prompt.changes.model_dump().values(), *headings]
+    phrases = [*prompt.tactics.values(), *prompt.moods, *prompt.changes.model_dump().values(), *headings]
     return [prompt.system, prompt.user, prompt.start], phrases
 
 
@@ -368,13 +360,13 @@ class Actor:
         ``mood_level`` (default ``state.level``) and ``tactic`` (the shipped prompt names them
         before the reply, chosen with the examples, so only the reply and the direction are new
         once the employee has replied). Returns ``[SystemMessage, HumanMessage/AIMessage…, HumanMessage]``."""
-        p, L = self._prompt, self.lang
+        p = self._prompt
         reply = history[-1].text if history and history[-1].speaker == "employee" else ""
         before = history[:-1] if reply else history
         user = p.user.format(
             examples=_bullets(examples), employee=p.employee_label, reply=reply,
             changed=self.stage_direction(history, state) if changed is None else changed,
-            mood=MOODS[L][state.level if mood_level is None else mood_level], tactic=TACTIC_WORDS[L][tactic],
+            mood=p.moods[state.level if mood_level is None else mood_level], tactic=p.tactics[tactic],
             speaker=p.customer_label,
         )
         return [SystemMessage(self._system()), *self._turns(before), HumanMessage(user)]
@@ -399,11 +391,11 @@ class Actor:
         while the trainee is still thinking (see :meth:`prefill`). ``history`` ends with the
         customer's last line; ``state``: the state it was spoken in (default: the difficulty's
         opening state is not known here, so no examples)."""
-        p, L = self._prompt, self.lang
+        p = self._prompt
         examples, tactic, level = self.upcoming(history, state) if state is not None else ([], None, None)
         head = p.user.split("{reply}")[0].rstrip(" ")
         keys = {"changed": "", "speaker": p.customer_label,
-                "mood": MOODS[L][level] if level is not None else "", "tactic": TACTIC_WORDS[L][tactic] if tactic else ""}
+                "mood": p.moods[level] if level is not None else "", "tactic": p.tactics[tactic] if tactic else ""}
         text = head.format(examples=_bullets(examples), employee=p.employee_label, **keys)
         return [SystemMessage(self._system()), *self._turns(history), HumanMessage(text)]
 

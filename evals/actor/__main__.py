@@ -22,7 +22,9 @@ per scenario and language and in total, with the issue's targets:
 ``--only counter-nl`` restricts to matching scripts; ``--difficulty`` sets the difficulty;
 ``--moves`` picks the move judgement (``auto``: the workbench's judgement when its fitted heads
 are present, else the nearest-example move judge of :mod:`actor.evaluator.move`); ``--out``
-writes all transcripts as JSON (with the state after each turn).
+writes all transcripts as JSON (with the state after each turn); ``--markdown PATH`` writes
+them for reading: per turn the trainee's reply, the move, the customer's line (and how it was
+made) and the state after the turn (level, concern, outcome).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--moves", default="auto", choices=["auto", "judgement", "legacy"])
     parser.add_argument("--no-judge", action="store_true", help="skip the in-character judge (the evaluator model)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--markdown", type=Path, help="write the transcripts as Markdown, with the state after each turn")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -159,6 +162,32 @@ def main(argv: list[str] | None = None) -> None:
               f"max {rest[-1]:.2f} s")
     if args.out:
         args.out.write_text(json.dumps(transcripts, ensure_ascii=False, indent=2), encoding="utf-8")
+    if args.markdown:
+        args.markdown.write_text("\n\n".join(transcript_markdown(name, t) for name, t in transcripts.items()), encoding="utf-8")
+
+
+def state_words(state: dict) -> str:
+    """The state after a turn in one line: level, concern, boundary and outcome."""
+    parts = [f"L{state['level']}", f"demand {state['demand']}", f"facts {list(state['facts']) or '-'}",
+             f"offer {state['offer']}", f"next step {'yes' if state['next_step'] else 'no'}",
+             f"heard {'yes' if state['heard'] else 'no'}", f"boundary {state['boundary']} (tested {state['boundary_tests']}×)"]
+    if state.get("outcome"):
+        parts.append(f"**{state['outcome']}**")
+    if state.get("changes"):
+        parts.append("changed: " + "; ".join(state["changes"]))
+    return " · ".join(parts)
+
+
+def transcript_markdown(name: str, t: dict) -> str:
+    """One transcript of :meth:`~actor.session.Session.to_dict` as Markdown."""
+    out = [f"### {name} ({t['difficulty']}, outcome {t.get('outcome') or '-'}, final L{t['final_level']})",
+           f"**Klant / customer:** {t['opening']['text'] if isinstance(t['opening'], dict) else t['opening']}"]
+    for turn in t["turns"]:
+        answer = turn.get("answer") or {}
+        out.append(f"{turn['number']}. **Trainee** ({turn['move']}): {turn['reply']}  \n"
+                   f"   **Customer** ({answer.get('path', '?')}, {answer.get('tactic', '?')}): {answer.get('text', '')}  \n"
+                   f"   _state: {state_words(turn['state_after'])}_")
+    return "\n\n".join(out)
 
 
 if __name__ == "__main__":
