@@ -65,6 +65,15 @@ def test_streaming_and_stop_sequences(real_settings):
     assert 0 < timing["first_token_seconds"] <= timing["seconds"]
 
 
+def test_a_started_answer_is_continued_not_restarted(real_settings):
+    model = chat_model("persona", real_settings)
+    assert model.supports_continue
+    ask = [HumanMessage("Count from 1 to 10, separated by commas.")]
+    rest = "".join(c.text for c in model.stream(ask, continue_from="1, 2, 3, 4,", temperature=0.0, max_tokens=12, stop=["8"]))
+    assert rest.lstrip().startswith("5") and "1, 2" not in rest  # only the continuation comes back
+    assert "7" in rest and "8" not in rest
+
+
 def test_concurrent_sessions_do_not_interleave(real_settings):
     """Two threads on one shared context get the same answers as when run one after the other."""
     model = chat_model("persona", real_settings)

@@ -396,3 +396,61 @@ def test_the_eval_counts_lines_that_volunteer_a_hidden_fact_before_it_is_uncover
     assert fact_words(facts, "en") == [{"colleague", "identification"}]
     opened = Scenario.model_validate({**facts.model_dump(), "opening_line": bi("Mijn legitimatie? Hier!", "My ID? Here!")})
     assert fact_words(opened, "nl") == [set()]  # a word the customer says openly is not the fact's own
+
+
+class Continuing(FakeListChatModel):
+    """A fake model that, like the embedded one, continues a started answer (``continue_from``):
+    each call answers the next scripted text (the continuation when ``continue_from`` is set)
+    word by word, and records what it was asked to continue."""
+
+    supports_continue: bool = True
+    continued: list = []
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        from langchain_core.messages import AIMessageChunk
+        from langchain_core.outputs import ChatGenerationChunk
+
+        self.continued.append(kwargs.get("continue_from"))
+        text = self.responses[self.i]
+        self.i += 1
+        for piece in text.split(" "):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece if piece is text.split(" ")[0] else " " + piece))
+
+
+def pieces(actor: Actor, history=HISTORY, state=STATE) -> tuple[list[str], object]:
+    items = list(actor.stream(history, state))
+    return items[:-1], items[-1]
+
+
+def test_the_first_words_are_shown_at_once_and_nothing_shown_is_taken_back():
+    model = Continuing(responses=["Nou, dat wil ik wel eens zien. Waar is mijn pakket dan?"], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
+    assert shown[0] == "Nou, dat"  # two words, checked, before the first sentence is complete
+    assert all(b.startswith(a) for a, b in zip(shown, shown[1:]))
+    assert line.text == shown[-1] == "Nou, dat wil ik wel eens zien. Waar is mijn pakket dan?" and line.path == "model"
+
+
+def test_a_rejected_rest_is_regenerated_from_what_is_shown():
+    model = Continuing(responses=["Ik zeg het: Derde keer dat ik hier sta! En nu?", "wil nu mijn pakket, meneer."], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
+    assert model.continued == [None, "Ik zeg"]  # the second draft continues the shown words
+    assert line.rejected[0][1] == ["repeats an earlier line"] and line.path == "regenerated"
+    assert line.text == "Ik zeg wil nu mijn pakket, meneer." and all(b.startswith(a) for a, b in zip(shown, shown[1:]))
+
+
+def test_a_whole_sentence_shown_ends_the_line_when_the_rest_keeps_failing():
+    model = Continuing(responses=["Nee, dat geloof ik niet. Derde keer dat ik hier sta! Hoor je?",
+                                  "Derde keer dat ik hier sta! Echt.", "Derde keer dat ik hier sta!"], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=3))
+    assert line.text == "Nee, dat geloof ik niet." and line.path == "model" and len(model.continued) == 1
+    assert [r for _, r in line.rejected] == [["repeats an earlier line"]]
+
+
+def test_an_unfinished_start_trails_off_into_the_fallback_and_a_bad_start_is_never_shown():
+    model = Continuing(responses=["Medewerker: Goedemiddag, waarmee kan ik helpen?", "Ik zeg: Derde keer dat ik hier sta!",
+                                  "Derde keer dat ik hier sta!"], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=3))
+    assert not any("Medewerker" in s or "Goedemiddag" in s for s in shown)
+    assert model.continued == [None, None, "Ik zeg:"]
+    assert line.path == "fallback" and line.text.startswith("Ik zeg: … ") and len(line.text) > len("Ik zeg: … ")
+    assert all(b.startswith(a) for a, b in zip(shown, shown[1:])) and shown[-1] == line.text

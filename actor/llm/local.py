@@ -452,6 +452,9 @@ class LocalChatModel(BaseChatModel):
     only evaluates the new tokens (callers may pre-evaluate a known prefix)."""
     supports_avoid: bool = True
     """Calls accept ``avoid``, ``ban_words`` and ``ban_openings`` (see :class:`RepeatPenalty`)."""
+    supports_continue: bool = True
+    """Streamed calls accept ``continue_from``: text the assistant's answer already starts with
+    (the prompt ends inside the answer; the stream yields only what follows it)."""
     priority: Priority = "foreground"
     """``foreground`` (the customer) goes first, then ``prefill``, then ``background`` work;
     less urgent work gives way within a slice (see :class:`ModelScheduler`). A call may pass
@@ -557,8 +560,11 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        """Streams always run as foreground work (the customer's line)."""
+        """Streams always run as foreground work (the customer's line). ``continue_from`` (str):
+        the answer so far; the model continues it (the chat prompt with the assistant turn
+        opened, then this text) and only the continuation is streamed."""
         check_model_requests_allowed(self.model_name)
+        prefix = kwargs.pop("continue_from", None) or ""
         params = self._params(stop, kwargs)
         loaded = self.loaded()
         queued = time.perf_counter()
@@ -568,16 +574,23 @@ class LocalChatModel(BaseChatModel):
             start = time.perf_counter()
             first_token: float | None = None
             finish_reason = None
-            new = loaded.new_prompt_tokens(chat)
             generated = 0
-            for part in loaded.llama.create_chat_completion(messages=chat, stream=True, **params):
+            if prefix:
+                llama = loaded.llama
+                tokens = _chat_prompt_tokens(llama, chat) + llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False)
+                new = len(tokens) - min(_cached_prefix(llama, tokens), len(tokens) - 1)
+                parts = llama.create_completion(prompt=tokens, stream=True, **params)
+            else:
+                new = loaded.new_prompt_tokens(chat)
+                parts = loaded.llama.create_chat_completion(messages=chat, stream=True, **params)
+            for part in parts:
                 generated += 1
                 if generated == 1:
                     loaded.count("foreground", new, 0)
                 loaded.count("foreground", 0, 1)
                 choice = part["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
-                delta = choice.get("delta", {}).get("content")
+                delta = choice["text"] if prefix else choice.get("delta", {}).get("content")
                 if not delta:
                     continue
                 if first_token is None:

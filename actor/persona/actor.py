@@ -1,11 +1,14 @@
 """One actor turn: pick a tactic, retrieve this scenario's playbook lines, tell the customer what
 the trainee's reply changed, generate, check the whole line, regenerate or fall back.
 
-:meth:`Actor.stream` never shows a broken line and never takes one back: each draft is checked
-whole (:meth:`Actor.check`: the role guard of :mod:`actor.persona.guard` against every earlier
-line, and the scene check of :mod:`actor.persona.scene`) before it is yielded; a rejected draft is
-regenerated up to ``max_attempts`` times, then replaced by an unused, checked playbook line or an
-in-character line of the prompt file. :meth:`Actor.signals` reads the trainee's reply for the
+:meth:`Actor.stream` never shows a broken line and never takes one back: every piece is checked
+(:meth:`Actor.check`: the role guard of :mod:`actor.persona.guard` against every earlier line,
+and the scene check of :mod:`actor.persona.scene`) before it is yielded. On a model that can
+continue a started answer (the embedded one) the first two words are shown as soon as they are
+decoded and checked, then each further sentence once checked, and a rejected rest is
+regenerated from what is shown; on other models the first sentence is the first piece shown and
+a rejected draft is regenerated whole. After ``max_attempts`` an unused, checked playbook line
+or an in-character line of the prompt file stands in. :meth:`Actor.signals` reads the trainee's reply for the
 state machine (hidden facts, a next step within policy; :mod:`actor.persona.concern`). Each
 :class:`ActorLine` records the path that produced it (``model``, ``regenerated`` or
 ``fallback``), the tactic, the rejected drafts with their reasons and the prompt's sha256.
@@ -31,7 +34,24 @@ from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
 
 SHOW_WORDS = 4  # the first complete sentences of a draft are checked and shown once they have this many words
+OPEN_WORDS = 2  # with a model that continues a started answer: its first words are checked and shown at once
 _SENTENCE_END = re.compile(r"[.!?…]+[\"”’)]*(?=\s)")
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"”’)]*$")
+
+
+def opening_words(raw: str, n: int = OPEN_WORDS) -> str | None:
+    """The first ``n`` words of a draft in progress (tidied, see
+    :func:`~actor.persona.guard.tidy_line`) once a further word has begun, else ``None``."""
+    words = tidy_line(raw.lstrip().split("\n")[0]).split()
+    return " ".join(words[:n]) if len(words) > n else None
+
+
+def whole_sentences(raw: str) -> str | None:
+    """A draft in progress up to its last complete sentence (tidied; a sentence counts as
+    complete when its end mark is followed by more text), else ``None``."""
+    line = raw.lstrip().split("\n")[0]
+    ends = list(_SENTENCE_END.finditer(line))
+    return tidy_line(line[: ends[-1].end()]) if ends else None
 
 
 def first_sentences(raw: str, min_words: int = SHOW_WORDS) -> str | None:
@@ -444,9 +464,12 @@ class Actor:
         left out (the line ends after what was shown). A draft whose first sentences fail is
         stopped at once and regenerated, up to ``max_attempts`` times, then replaced by the
         fallback (an unused, checked playbook line of this scenario, or an in-character line of
-        the prompt file). A failed model call is one failed attempt.
+        the prompt file). A failed model call is one failed attempt. With a model that can
+        continue a started answer (``supports_continue``, the embedded one) the first words are
+        shown sooner and a rejected rest is regenerated from what is shown (:meth:`_continued`).
         """
         known = history[:-1] if history and history[-1].speaker == "employee" else history
+        start = time.perf_counter()
         if state.ended:  # a closing line presses no more: its examples are the prompt file's closing lines
             examples, tactic, mood_level = self.closing_lines(state), "close", None
         else:
@@ -456,8 +479,10 @@ class Actor:
         level = 0 if state.outcome == "resolved" else state.level  # accepting may sound cooperative
         changed = self.stage_direction(history, state)
         messages = self.messages(history, state, tactic, examples, changed, mood_level)
+        if getattr(self.model, "supports_continue", False):
+            yield from self._continued(history, state, messages, examples, tactic, changed, level, start)
+            return
         rejected: list[tuple[str, list[str]]] = []
-        start = time.perf_counter()
         for attempt in range(self.max_attempts):
             vary = self.steering(history, changed, level, rejected, attempt)
             shown: str | None = None
@@ -506,6 +531,71 @@ class Actor:
         shown_at = time.perf_counter() - start
         yield text
         yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected, seconds={"shown": shown_at, "line": shown_at})
+
+    def _continued(self, history: list[Utterance], state: PersonaState, messages: list, examples: list[str],
+                   tactic: str, changed: str, level: int, start: float) -> Iterator[str | ActorLine]:
+        """:meth:`stream` for a model that continues a started answer (``supports_continue``):
+        the first :data:`OPEN_WORDS` words are checked (:meth:`check`) and shown as soon as they
+        are decoded, then each further complete sentence once the line up to it passes the
+        check. A draft that fails is stopped, and the next attempt CONTINUES what is shown
+        (``continue_from``), steered away from the rejected text; nothing shown is ever taken
+        back. When the attempts run out, a line that ends in a whole sentence ends there; an
+        unfinished one trails off ("…") into the fallback line; with nothing shown, the
+        fallback is the line."""
+        shown, shown_at = "", None
+        rejected: list[tuple[str, list[str]]] = []
+        for attempt in range(self.max_attempts):
+            vary = self.steering(history, changed, level, rejected, attempt)
+            base = shown  # the text this draft continues ("" = a fresh answer)
+            if base:
+                vary["continue_from"] = base
+                vary.pop("ban_openings", None)  # the answer has already begun
+            raw, failed = "", None
+            try:
+                for raw in self._raw_drafts(messages, **vary):
+                    full = base + raw
+                    if not shown:
+                        head = opening_words(full)
+                    else:
+                        head = whole_sentences(full)
+                        head = head if head and head != shown and head.startswith(shown) else None
+                    if head is None:
+                        continue
+                    reasons = self.check(head, full, history, level)
+                    if reasons:
+                        failed = (head, reasons)
+                        break  # stop this draft; the next one continues what is shown
+                    shown = head
+                    shown_at = shown_at if shown_at is not None else time.perf_counter() - start
+                    yield shown
+            except DraftError as exc:  # a failed call is one failed attempt, not a lost turn
+                failed = (base + exc.raw, [f"model error: {type(exc.__cause__).__name__}"])
+            if failed is None:
+                line = tidy_line(base + raw)
+                if not line:
+                    failed = (line, ["empty"])
+                elif line != shown:
+                    reasons = self.check(line, base + raw, history, level) if line.startswith(shown) else [
+                        "does not continue the shown text"]
+                    if reasons:
+                        failed = (line, reasons)
+                    else:
+                        shown = line
+                        shown_at = shown_at if shown_at is not None else time.perf_counter() - start
+                        yield shown
+            if failed is not None:
+                rejected.append(failed)
+            if shown and (failed is None or _ENDS_SENTENCE.search(shown)):
+                yield ActorLine(shown, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected,
+                                seconds={"shown": shown_at, "line": time.perf_counter() - start})
+                return
+        text = self._fallback(examples, history, state)
+        if shown:  # the started sentence trails off into the fallback line
+            text = f"{shown}{' …' if shown[-1] in ',;:' else '…'} {text}"
+        yield text
+        yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected,
+                        seconds={"shown": shown_at if shown_at is not None else time.perf_counter() - start,
+                                 "line": time.perf_counter() - start})
 
     def steering(self, history: list[Utterance], changed: str, level: int,
                  rejected: list[tuple[str, list[str]]] = (), attempt: int = 0) -> dict:
