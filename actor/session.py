@@ -295,7 +295,8 @@ class Workbench:
 
     def warm_up(self) -> float:
         """Load both model contexts and run one token through each, so the first trainee does
-        not wait for a model load (~2–4 s per context on 2 cores). Returns the seconds taken;
+        not wait for a model load (~2–4 s per context on 2 cores), and embed the bank's worked
+        examples (:meth:`~actor.judgement.judge.Judge.prepare`). Returns the seconds taken;
         failures are left to the first real call, which degrades as usual."""
         start = time.perf_counter()
         for model in (self.persona_model, self.evaluator_model):
@@ -303,6 +304,9 @@ class Workbench:
                 model.invoke("Hallo.", max_tokens=1)
             except Exception:
                 pass
+        prepare = getattr(self.judge, "prepare", None)
+        if prepare is not None:  # the bank's worked examples (a few seconds of embeddings)
+            prepare()
         return time.perf_counter() - start
 
     def scenario(self, scenario_id: str, difficulty: str) -> Scenario:

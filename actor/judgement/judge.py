@@ -186,14 +186,20 @@ class Judge:
 
         return {cid: assessment.criteria[cid].evidence or self.weakest_sentence(req, cid) for cid in failed_criteria(assessment)}
 
-    def prepare(self, scenario_id: str, lang: str) -> None:
-        """Embed the bank's customer lines for ``scenario_id`` in ``lang`` now (background work at
-        a session's start; :meth:`~actor.judgement.tips.BankTips.prepare`). Never raises."""
-        if self.tips is not None:
-            try:
-                self.tips.prepare(scenario_id, lang, self.featurizer.embed)
-            except Exception:
-                pass
+    def prepare(self, scenario_id: str | None = None, lang: str | None = None) -> None:
+        """Embed the bank's customer lines for ``scenario_id`` in ``lang`` now (default: every
+        scenario and language; :meth:`~actor.judgement.tips.BankTips.prepare`), so that no
+        session's first tip, nor its first prompt evaluation, waits for them (~300 short lines,
+        a few seconds on 2 cores; done at start-up by :meth:`~actor.session.Workbench.warm_up`).
+        Never raises."""
+        if self.tips is None:
+            return
+        for sid, lg in self.tips.groups:
+            if scenario_id in (None, sid) and lang in (None, lg):
+                try:
+                    self.tips.prepare(sid, lg, self.featurizer.embed)
+                except Exception:
+                    pass
 
     def bank_tip(self, req: GradeRequest, assessment: TurnAssessment, avoid: Sequence[str] = ()) -> str | None:
         """A worked example from the bank for ``req.scenario_id`` that passes a criterion the

@@ -46,6 +46,11 @@ class BankTips:
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
         self._lock = threading.Lock()
 
+    @property
+    def groups(self) -> list[tuple[str, str]]:
+        """The ``(scenario id, language)`` pairs that have worked examples."""
+        return sorted(self._groups)
+
     def covers(self, scenario_id: str, lang: str) -> bool:
         """Whether there are worked examples for ``scenario_id`` in ``lang``."""
         return bool(self._groups.get((scenario_id, lang)))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -228,16 +229,22 @@ class Preempted(RuntimeError):
     """A background computation gave way to more urgent work; it is asked again later."""
 
 
+@functools.lru_cache(maxsize=8)
+def _formatter(template: str, eos: str, bos: str):
+    """The compiled chat template (compiling it costs ~50 ms; it is the same for every call)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
 def _chat_prompt_tokens(llama, messages: list[dict]) -> list[int]:
     """The tokens of ``messages`` in the model's own chat template with the assistant turn opened
     (as ``create_chat_completion`` builds them)."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
     template = llama.metadata.get("tokenizer.chat_template")
     if template:
         bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else ""
         eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() != -1 else ""
-        prompt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(messages=messages).prompt
+        prompt = _formatter(template, eos, bos)(messages=messages).prompt
     else:  # a model without a template: plain turns
         prompt = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
     return llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
