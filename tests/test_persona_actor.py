@@ -425,7 +425,7 @@ def pieces(actor: Actor, history=HISTORY, state=STATE) -> tuple[list[str], objec
 def test_the_first_words_are_shown_at_once_and_nothing_shown_is_taken_back():
     model = Continuing(responses=["Nou, dat wil ik wel eens zien. Waar is mijn pakket dan?"], continued=[])
     shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
-    assert shown[0] == "Nou, dat"  # two words, checked, before the first sentence is complete
+    assert shown[0] == "Nou,"  # the first word, checked, before the first sentence is complete
     assert all(b.startswith(a) for a, b in zip(shown, shown[1:]))
     assert line.text == shown[-1] == "Nou, dat wil ik wel eens zien. Waar is mijn pakket dan?" and line.path == "model"
 
@@ -433,9 +433,9 @@ def test_the_first_words_are_shown_at_once_and_nothing_shown_is_taken_back():
 def test_a_rejected_rest_is_regenerated_from_what_is_shown():
     model = Continuing(responses=["Ik zeg het: Derde keer dat ik hier sta! En nu?", "wil nu mijn pakket, meneer."], continued=[])
     shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
-    assert model.continued == [None, "Ik zeg"]  # the second draft continues the shown words
+    assert model.continued == [None, "Ik"]  # the second draft continues the shown word
     assert line.rejected[0][1] == ["repeats an earlier line"] and line.path == "regenerated"
-    assert line.text == "Ik zeg wil nu mijn pakket, meneer." and all(b.startswith(a) for a, b in zip(shown, shown[1:]))
+    assert line.text == "Ik wil nu mijn pakket, meneer." and all(b.startswith(a) for a, b in zip(shown, shown[1:]))
 
 
 def test_a_whole_sentence_shown_ends_the_line_when_the_rest_keeps_failing():
@@ -451,6 +451,6 @@ def test_an_unfinished_start_trails_off_into_the_fallback_and_a_bad_start_is_nev
                                   "Derde keer dat ik hier sta!"], continued=[])
     shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=3))
     assert not any("Medewerker" in s or "Goedemiddag" in s for s in shown)
-    assert model.continued == [None, None, "Ik zeg:"]
-    assert line.path == "fallback" and line.text.startswith("Ik zeg: … ") and len(line.text) > len("Ik zeg: … ")
+    assert model.continued == [None, None, "Ik"]
+    assert line.path == "fallback" and line.text.startswith("Ik… ") and len(line.text) > len("Ik… ")
     assert all(b.startswith(a) for a, b in zip(shown, shown[1:])) and shown[-1] == line.text

@@ -4,7 +4,7 @@ the trainee's reply changed, generate, check the whole line, regenerate or fall 
 :meth:`Actor.stream` never shows a broken line and never takes one back: every piece is checked
 (:meth:`Actor.check`: the role guard of :mod:`actor.persona.guard` against every earlier line,
 and the scene check of :mod:`actor.persona.scene`) before it is yielded. On a model that can
-continue a started answer (the embedded one) the first two words are shown as soon as they are
+continue a started answer (the embedded one) the first word is shown as soon as it is
 decoded and checked, then each further sentence once checked, and a rejected rest is
 regenerated from what is shown; on other models the first sentence is the first piece shown and
 a rejected draft is regenerated whole. After ``max_attempts`` an unused, checked playbook line
@@ -34,7 +34,7 @@ from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
 
 SHOW_WORDS = 4  # the first complete sentences of a draft are checked and shown once they have this many words
-OPEN_WORDS = 2  # with a model that continues a started answer: its first words are checked and shown at once
+OPEN_WORDS = 1  # with a model that continues a started answer: its first word is checked and shown at once
 _SENTENCE_END = re.compile(r"[.!?…]+[\"”’)]*(?=\s)")
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"”’)]*$")
 
