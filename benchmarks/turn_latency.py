@@ -11,7 +11,9 @@ wording queued in the background, the next prompt's prefill) and prints per turn
   before that first text (counters of the shared context, foreground work only; the rest of the
   prompt came from the KV cache, evaluated while the trainee read and typed);
 - ``x rt``: ``first`` divided by the runtime's own time for those tokens, from llama.cpp's prompt
-  and decode rates measured directly in the same run (``rt tok/s``, before and after the session);
+  and decode rates measured directly before the session (``first_over_runtime``; the same
+  ratio at the rates measured after it is ``first_over_runtime_after``: these shared machines
+  drift within a run, and the session lies between the two measurements);
 - ``verdicts``: seconds until the verdicts are stored (they are computed before the customer
   answers, so they are visible when the line is); ``words``: until the worded feedback is stored
   (background work that gives way to the customer).
@@ -139,8 +141,11 @@ def main() -> None:
     after = runtime_rates(loaded)
     for r in rows:
         r["words_s"] = worded.get(r["turn"])
+        own_after = r["new_prompt_tokens"] / after[0] + r["decoded_tokens"] / after[1]
+        r["first_over_runtime_after"] = r["first_s"] / own_after if own_after else None
     p50 = {k: statistics.median(r[k] for r in rows if r[k] is not None)
-           for k in ("first_s", "line_s", "new_prompt_tokens", "decoded_tokens", "first_over_runtime", "verdicts_s")}
+           for k in ("first_s", "line_s", "new_prompt_tokens", "decoded_tokens", "first_over_runtime",
+                     "first_over_runtime_after", "verdicts_s")}
     words = [r["words_s"] for r in rows if r["words_s"] is not None]
     p50["words_s"] = statistics.median(words) if words else None
     rt = {"prompt_tok_s": (before[0] + after[0]) / 2, "decode_tok_s": (before[1] + after[1]) / 2}
@@ -155,7 +160,8 @@ def main() -> None:
         print(f"targets at turn 8: new prompt tokens {r['new_prompt_tokens']} ≤ ~50 ({ok(r['new_prompt_tokens'] <= 55)}), "
               f"decoded before the first text {r['decoded_tokens']} ≤ 4 ({ok(r['decoded_tokens'] <= 4)}), "
               f"first text {r['first_s']:.2f} s = {r['first_over_runtime']:.2f} × the runtime's time for those tokens "
-              f"(≤ 1.2: {ok(r['first_over_runtime'] <= 1.2)}); verdicts visible with the line: {ok(r['verdicts_s'] <= r['line_s'])}")
+              f"(≤ 1.2: {ok(r['first_over_runtime'] <= 1.2)}; {r['first_over_runtime_after']:.2f} × at the rates measured "
+              f"after the session); verdicts visible with the line: {ok(r['verdicts_s'] <= r['line_s'])}")
     memory = {"rss_mib": rss_mib(), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     print(f"resident memory after the session: {memory['rss_mib']:.0f} MiB (peak {memory['peak_rss_mib']:.0f} MiB)")
     if args.json:

@@ -371,7 +371,8 @@ class RehearsalService:
             else:  # while the trainee reads the line and thinks
                 self._prefill.submit(live.session.prefill)
             live.publish()
-            self._queue_grading(live, turn)
+            if turn.needs_wording:  # a worked example from the bank is final already
+                self._queue_grading(live, turn)
         finally:
             live.lock.release()
         yield turn
