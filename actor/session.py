@@ -307,6 +307,12 @@ class Workbench:
         prepare = getattr(self.judge, "prepare", None)
         if prepare is not None:  # the bank's worked examples (a few seconds of embeddings)
             prepare()
+        loaded = getattr(self.persona_model, "loaded", None)
+        if loaded is not None:  # which tokens start a word (for continuing a shown answer; ~1 s)
+            try:
+                loaded().word_start_mask()
+            except Exception:
+                pass
         return time.perf_counter() - start
 
     def scenario(self, scenario_id: str, difficulty: str) -> Scenario:

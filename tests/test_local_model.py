@@ -72,6 +72,9 @@ def test_a_started_answer_is_continued_not_restarted(real_settings):
     rest = "".join(c.text for c in model.stream(ask, continue_from="1, 2, 3, 4,", temperature=0.0, max_tokens=12, stop=["8"]))
     assert rest.lstrip().startswith("5") and "1, 2" not in rest  # only the continuation comes back
     assert "7" in rest and "8" not in rest
+    echo = [HumanMessage('Repeat exactly: "Waarom doe je zo moeilijk?"')]
+    rests = ["".join(c.text for c in model.stream(echo, continue_from="Waar", seed=seed, max_tokens=6)) for seed in (1, 2, 3)]
+    assert any(rests) and not any(r[:1].isalnum() for r in rests), rests  # "Waar" never becomes "Waarom"
 
 
 def test_concurrent_sessions_do_not_interleave(real_settings):

@@ -373,7 +373,7 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     assert line.path == "regenerated" and line.rejected[0][1] == ["repeats an earlier line"]
     first, retry = model.calls
     assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
-    assert first["ban_words"] == ["sorry", "excuses", "bedankt"]  # L2: the customer does not apologise or thank
+    assert first["ban_words"] == ["sorry", "excuses", "bedankt", "dank"]  # L2: the customer does not apologise or thank
     assert first["ban_openings"] == ["Ik begrijp"]
     assert "seed" not in first and "temperature" not in first
     assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
@@ -413,8 +413,8 @@ class Continuing(FakeListChatModel):
         self.continued.append(kwargs.get("continue_from"))
         text = self.responses[self.i]
         self.i += 1
-        for piece in text.split(" "):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece if piece is text.split(" ")[0] else " " + piece))
+        for i, piece in enumerate(text.split(" ")):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece if i == 0 else " " + piece))
 
 
 def pieces(actor: Actor, history=HISTORY, state=STATE) -> tuple[list[str], object]:
@@ -431,7 +431,7 @@ def test_the_first_words_are_shown_at_once_and_nothing_shown_is_taken_back():
 
 
 def test_a_rejected_rest_is_regenerated_from_what_is_shown():
-    model = Continuing(responses=["Ik zeg het: Derde keer dat ik hier sta! En nu?", "wil nu mijn pakket, meneer."], continued=[])
+    model = Continuing(responses=["Ik zeg het: Derde keer dat ik hier sta! En nu?", " wil nu mijn pakket, meneer."], continued=[])
     shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
     assert model.continued == [None, "Ik"]  # the second draft continues the shown word
     assert line.rejected[0][1] == ["repeats an earlier line"] and line.path == "regenerated"
@@ -448,9 +448,34 @@ def test_a_whole_sentence_shown_ends_the_line_when_the_rest_keeps_failing():
 
 def test_an_unfinished_start_trails_off_into_the_fallback_and_a_bad_start_is_never_shown():
     model = Continuing(responses=["Medewerker: Goedemiddag, waarmee kan ik helpen?", "Ik zeg: Derde keer dat ik hier sta!",
-                                  "Derde keer dat ik hier sta!"], continued=[])
+                                  " Derde keer dat ik hier sta!"], continued=[])
     shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=3))
     assert not any("Medewerker" in s or "Goedemiddag" in s for s in shown)
     assert model.continued == [None, None, "Ik"]
     assert line.path == "fallback" and line.text.startswith("Ik… ") and len(line.text) > len("Ik… ")
     assert all(b.startswith(a) for a, b in zip(shown, shown[1:])) and shown[-1] == line.text
+
+
+def test_a_continuation_never_changes_the_shown_word_nor_ends_the_line_on_it():
+    # "Waar" + "om": the shown word would become another word; then a continuation that adds nothing
+    model = Continuing(responses=["Waar derde keer dat ik hier sta! Nou?", "om doe je zo moeilijk?", "",
+                                  " is mijn pakket nou?"], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=4))
+    assert [r for _, r in line.rejected] == [["repeats an earlier line"], ["continues inside the shown word"],
+                                            ["nothing after the first word"]]
+    assert line.text == "Waar is mijn pakket nou?" and all(b.startswith(a) for a, b in zip(shown, shown[1:]))
+
+
+def test_a_first_word_with_a_full_stop_is_not_a_whole_line():
+    model = Continuing(responses=["Dhr. Bakker, waarmee kan ik u helpen?", " Bakker hier. Waar blijft mijn pakket?"], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
+    assert line.rejected and "speaks as the employee" in line.rejected[0][1]
+    assert line.text == "Dhr. Bakker hier. Waar blijft mijn pakket?" and model.continued == [None, "Dhr."]
+
+
+def test_a_continuation_that_starts_a_second_line_is_stopped_at_once():
+    text = "\nIk wil mijn pakket nu hebben anders ga ik echt naar een andere winkel toe"
+    actor = Actor(Continuing(responses=[text, text], continued=[]), SCENARIO, "nl", FakeRetriever())
+    assert "winkel" in list(actor._raw_drafts([]))[-1]  # a fresh draft: the leading newline is no second line
+    drafts = list(actor._raw_drafts([], continue_from="Ik"))
+    assert drafts[-1] == "\nIk" and actor.model.continued[-1] == "Ik"  # after "Ik": a second line, stopped at once

@@ -130,6 +130,16 @@ class LoadedModel:
     switch_seconds: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
     word_starts: dict[int, bool] = field(default_factory=dict, repr=False)
+    _word_start_mask: Any = field(default=None, repr=False)
+
+    def word_start_mask(self):
+        """A boolean array over the vocabulary: which tokens begin a word (see
+        :meth:`word_start`); computed once (~150k tokens detokenised, about a second)."""
+        if self._word_start_mask is None:
+            import numpy as np
+
+            self._word_start_mask = np.array([self.word_start(t) for t in range(self.llama.n_vocab())], dtype=bool)
+        return self._word_start_mask
 
     def word_start(self, token: int) -> bool:
         """Whether ``token`` begins a word: its text starts with whitespace or is not a letter
@@ -329,8 +339,9 @@ class RepeatPenalty:
 
     def __init__(self, sequences: list[list[int]], word_start, banned: Sequence[int] = (),
                  openings: Sequence[Sequence[int]] = (), allowed: int = REPEAT_ALLOWED, base: float = REPEAT_BASE,
-                 multiplier: float = REPEAT_MULTIPLIER) -> None:
+                 multiplier: float = REPEAT_MULTIPLIER, first_word_start=None) -> None:
         self.sequences = [list(s) for s in sequences if s]
+        self.first_word_start = first_word_start
         self.word_start = word_start
         self.banned = sorted(set(banned))
         self.openings = [list(o) for o in openings if o]
@@ -362,6 +373,8 @@ class RepeatPenalty:
         if self.banned:
             scores[self.banned] = -float("inf")
         reply = [int(t) for t in input_ids[self.prompt_tokens:]]
+        if not reply and self.first_word_start is not None:  # a continued answer: start a new word
+            scores[~self.first_word_start] = -float("inf")
         for opening in self.openings:
             if reply == opening[:-1]:
                 scores[opening[-1]] = -float("inf")
@@ -373,12 +386,13 @@ class RepeatPenalty:
 
 
 def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_words: Sequence[str] = (),
-                       ban_openings: Sequence[str] = ()):
+                       ban_openings: Sequence[str] = (), continuing: bool = False):
     """A ``LogitsProcessorList`` with one :class:`RepeatPenalty`: runs of ``avoid`` texts (each
     tokenised as it starts a line and as it continues one, since a leading space changes the
     tokens) are penalised; each of ``ban_words`` that is a single token in one of its spellings
     (as typed, capitalised, after a space) cannot be produced in that spelling; the reply cannot
-    start with any of ``ban_openings`` (phrases of two or more words, as typed)."""
+    start with any of ``ban_openings`` (phrases of two or more words, as typed); with
+    ``continuing``, its first token must begin a new word (the answer continues a shown text)."""
     from llama_cpp import LogitsProcessorList
 
     llama = loaded.llama
@@ -398,7 +412,8 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
         if head:
             tok = lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
             openings.append(tok(head) + tok(" " + last)[:1])
-    return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings)])
+    mask = loaded.word_start_mask() if continuing else None
+    return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings, first_word_start=mask)])
 
 
 def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
@@ -503,8 +518,9 @@ class LocalChatModel(BaseChatModel):
             params["response_format"] = kwargs.pop("response_format")
         kwargs.pop("priority", None)
         steer = {k: kwargs.pop(k) or () for k in ("avoid", "ban_words", "ban_openings") if k in kwargs}
-        if any(steer.values()):
-            params["logits_processor"] = steering_processor(self.loaded(), **steer)
+        continuing = bool(kwargs.pop("continuing", False))
+        if any(steer.values()) or continuing:
+            params["logits_processor"] = steering_processor(self.loaded(), **steer, continuing=continuing)
         if kwargs:
             raise TypeError(f"unsupported arguments for the local model: {sorted(kwargs)}")
         return params
@@ -572,7 +588,7 @@ class LocalChatModel(BaseChatModel):
         opened, then this text) and only the continuation is streamed."""
         check_model_requests_allowed(self.model_name)
         prefix = kwargs.pop("continue_from", None) or ""
-        params = self._params(stop, kwargs)
+        params = self._params(stop, {**kwargs, "continuing": bool(prefix)})
         loaded = self.loaded()
         queued = time.perf_counter()
         chat = _to_llama_messages(messages)

@@ -537,12 +537,14 @@ class Actor:
         """:meth:`stream` for a model that continues a started answer (``supports_continue``):
         the first :data:`OPEN_WORDS` words are checked (:meth:`check`) and shown as soon as they
         are decoded, then each further complete sentence once the line up to it passes the
-        check. A draft that fails is stopped, and the next attempt CONTINUES what is shown
-        (``continue_from``), steered away from the rejected text; nothing shown is ever taken
-        back. When the attempts run out, a line that ends in a whole sentence ends there; an
-        unfinished one trails off ("…") into the fallback line; with nothing shown, the
+        check. A draft that fails is stopped; when what is shown is whole sentences the line ends
+        there (the rest is left out), otherwise the next attempt CONTINUES what is shown
+        (``continue_from``; a continuation must start a new word), steered away from the
+        rejected text; nothing shown is ever taken back. When the attempts run out, an
+        unfinished line trails off ("…") into the fallback line; with nothing shown, the
         fallback is the line."""
         shown, shown_at = "", None
+        whole = False  # whether ``shown`` is whole sentences (or a whole line), not just its first word
         rejected: list[tuple[str, list[str]]] = []
         for attempt in range(self.max_attempts):
             vary = self.steering(history, changed, level, rejected, attempt)
@@ -554,10 +556,13 @@ class Actor:
             try:
                 for raw in self._raw_drafts(messages, **vary):
                     full = base + raw
+                    if base and raw[:1].isalnum():  # "Waar" + "om": the shown word would change
+                        failed = (full, ["continues inside the shown word"])
+                        break
                     if not shown:
-                        head = opening_words(full)
+                        head, complete = opening_words(full), False
                     else:
-                        head = whole_sentences(full)
+                        head, complete = whole_sentences(full), True
                         head = head if head and head != shown and head.startswith(shown) else None
                     if head is None:
                         continue
@@ -565,7 +570,7 @@ class Actor:
                     if reasons:
                         failed = (head, reasons)
                         break  # stop this draft; the next one continues what is shown
-                    shown = head
+                    shown, whole = head, complete
                     shown_at = shown_at if shown_at is not None else time.perf_counter() - start
                     yield shown
             except DraftError as exc:  # a failed call is one failed attempt, not a lost turn
@@ -574,18 +579,20 @@ class Actor:
                 line = tidy_line(base + raw)
                 if not line:
                     failed = (line, ["empty"])
+                elif line == shown and not whole:
+                    failed = (line, ["nothing after the first word"])
                 elif line != shown:
                     reasons = self.check(line, base + raw, history, level) if line.startswith(shown) else [
                         "does not continue the shown text"]
                     if reasons:
                         failed = (line, reasons)
                     else:
-                        shown = line
+                        shown, whole = line, True
                         shown_at = shown_at if shown_at is not None else time.perf_counter() - start
                         yield shown
             if failed is not None:
                 rejected.append(failed)
-            if shown and (failed is None or _ENDS_SENTENCE.search(shown)):
+            if shown and whole and (failed is None or _ENDS_SENTENCE.search(shown)):
                 yield ActorLine(shown, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected,
                                 seconds={"shown": shown_at, "line": time.perf_counter() - start})
                 return
@@ -629,12 +636,13 @@ class Actor:
         decided then) and when the caller stops iterating (the model is released at once).
         Raises :class:`DraftError` (with the text so far) when the model call fails."""
         raw = ""
+        begun = sampling.get("continue_from") or ""  # a continued answer: its start counts too
         chunks = self.model.stream(messages, stop=self.STOP, **{**self.sampling, **sampling})
         try:
             for chunk in chunks:
                 raw += chunk.text
                 yield raw
-                if "\n" in raw.strip() or len(raw.split()) > MAX_WORDS + 5:
+                if "\n" in (begun + raw).strip() or len(raw.split()) > MAX_WORDS + 5:
                     break  # a second line or an over-long draft: it is decided already
         except Exception as exc:
             raise DraftError(raw) from exc

@@ -62,7 +62,7 @@ _COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropp
     r"^\W*ik begrijp\b(?!\s+(?:\w+\s+){0,3}niet\b)", r"^\W*i (?:understand|see)\b(?!\s+(?:\w+\s+){0,3}(?:why|how)\b)",
 ]
 COOPERATIVE_WORDS = {  # single words of _COOPERATIVE, which the embedded model is kept from saying at L2+
-    "nl": ("sorry", "excuses", "bedankt"),
+    "nl": ("sorry", "excuses", "bedankt", "dank"),
     "en": ("sorry", "thanks", "thank", "apologise", "apologize", "appreciate"),
 }
 COOPERATIVE_OPENINGS = {  # openings of _COOPERATIVE, which the embedded model is kept from starting with at L2+
