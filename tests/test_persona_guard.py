@@ -83,6 +83,10 @@ def test_an_apologising_customer_at_l2_and_an_echo_of_the_employee_are_rejected(
     assert check_line("I understand the situation, but no.", "en", level=2) == ["too cooperative for L2"]
     assert check_line("Ik begrijp het gewoon niet. Wie is uw baas?", "nl", level=3) == []
     assert check_line("I see why you do this. Pathetic.", "en", level=3) == []
+    # the first word alone is shown before the rest: a thankful start is refused on its own
+    assert check_line("Dank…", "nl", level=2) == ["too cooperative for L2"] and check_line("Dank", "nl", level=1) == []
+    assert check_line("Thanks,", "en", level=3) == ["too cooperative for L3"]
+    assert check_line("Dankzij jullie sta ik hier weer.", "nl", level=3) == []
     employee = "Wij gaan echt niet met uw pakketje zitten verstoppen, hoor."
     assert check_line("Nee? Wij gaan echt niet met uw pakketje zitten verstoppen? Ongelooflijk.", "nl", employee=employee) == [
         "echoes the employee"]

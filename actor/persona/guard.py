@@ -65,6 +65,10 @@ COOPERATIVE_WORDS = {  # single words of _COOPERATIVE, which the embedded model 
     "nl": ("sorry", "excuses", "bedankt", "dank"),
     "en": ("sorry", "thanks", "thank", "apologise", "apologize", "appreciate"),
 }
+COOPERATIVE_FIRST_WORDS = {  # a line at L2+ may not begin with these (its first word is shown on its own)
+    "nl": ("dank", "bedankt", "sorry", "excuses"),
+    "en": ("thanks", "thank", "sorry", "apologies"),
+}
 COOPERATIVE_OPENINGS = {  # openings of _COOPERATIVE, which the embedded model is kept from starting with at L2+
     "nl": ("Ik begrijp",),
     "en": ("I understand", "I see"),
@@ -146,7 +150,8 @@ def check_line(line: str, lang: str, earlier: Sequence[str] = (), level: int = 0
         reasons.append(f"wrong language ({detected})")
     if repeats(text, earlier):
         reasons.append("repeats an earlier line")
-    if level >= 2 and _any(_COOPERATIVE, text):
+    first = re.sub(r"\W+$", "", text.split()[0]).lower()
+    if level >= 2 and (_any(_COOPERATIVE, text) or first in COOPERATIVE_FIRST_WORDS.get(lang, ())):
         reasons.append(f"too cooperative for L{level}")
     if any(echoes(text, e) for e in ([employee] if isinstance(employee, str) else employee) if e):
         reasons.append("echoes the employee")
