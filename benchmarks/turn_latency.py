@@ -6,7 +6,8 @@ runs: verdicts, persona state, the checked customer line, the turn stored in SQL
 wording queued in the background, the next prompt's prefill) and prints per turn:
 
 - ``first``: seconds from sending the reply to the first text of the customer's line (its first
-  checked sentence); ``line``: until the line is complete;
+  word once checked; see :meth:`actor.persona.actor.Actor.stream`); ``line``: until the line is
+  complete;
 - ``new`` and ``dec``: prompt tokens the model evaluated and tokens it generated for the customer
   before that first text (counters of the shared context, foreground work only; the rest of the
   prompt came from the KV cache, evaluated while the trainee read and typed);

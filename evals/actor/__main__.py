@@ -17,7 +17,7 @@ per scenario and language and in total, with the issue's targets:
 - in character: share of shown lines the evaluator model attributes to the customer
   (``prompts/evaluator/in_character.yaml``), with that judge's own accuracy on labelled lines
   (``judge_lines.yaml``; skipped with ``--no-judge``); right language; median words per line;
-  time to the customer's line (the whole line is checked before it is shown).
+  time to the customer's first text and to the rest of the line (every piece is checked before it is shown).
 
 ``--only counter-nl`` restricts to matching scripts; ``--difficulty`` sets the difficulty;
 ``--moves`` picks the move judgement (``auto``: the workbench's judgement when its fitted heads
@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"right language: {total['right_language']:.1%}; median words per line: {total['median_words']}")
     first = sorted(x for r in results for x in r["first_token"])
     if first:
-        print(f"customer's first text shown after the reply (its first sentence checked): p50 {statistics.median(first):.2f} s, "
+        print(f"customer's first text shown after the reply (checked; its first word on a model that continues a started "
+              f"answer, else its first sentence): p50 {statistics.median(first):.2f} s, "
               f"max {first[-1]:.2f} s (retrieval, verdicts and regenerated drafts included; see benchmarks/turn_latency.py)")
     rest = sorted(x for r in results for x in r["rest_of_line"])
     if rest:
