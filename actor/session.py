@@ -163,10 +163,10 @@ class Session:
         if not self.ended:
             self.actor.prefill(self.history, self.state)
 
-    def tips_given(self, but: TurnRecord | None = None) -> list[str]:
-        """The tips of the turns so far except ``but`` (a worked example is not given twice in a
-        session)."""
-        return [t.assessment.tip for t in self.turns if t is not but and t.assessment is not None and t.assessment.tip]
+    def tips_given(self) -> list[str]:
+        """The tips of the turns so far (a worked example is not given twice in a session; a turn
+        still being worded has no tip yet)."""
+        return [t.assessment.tip for t in self.turns if t.assessment is not None and t.assessment.tip]
 
     def prefill_wording(self) -> None:
         """Background work once per session, run where the wording runs: embed the bank's worked
@@ -190,7 +190,7 @@ class Session:
         req = self.grade_request(turn)
         start = time.perf_counter()
         assessment = self.judge.word(req, turn.assessment or self.judge.verdicts(req), writer=self.writer,
-                                     avoid=self.tips_given(but=turn))
+                                     avoid=self.tips_given())
         turn.seconds["wording"] = time.perf_counter() - start
         turn.assessment = assessment
         return assessment

@@ -227,12 +227,12 @@ class Judge:
         verdicts at once. When the bank has a worked example (:meth:`bank_tip`, not one of
         ``avoid``) it is the tip and the words are final (``wording``: ``bank``); otherwise
         ``wording`` and ``tip`` are kept (the model's better phrasing follows)."""
-        from actor.judgement.wording import example_tip, rubric_wording
+        from actor.judgement.wording import rubric_wording
 
         worded = rubric_wording(req, assessment, self.rubric, self.quotes(req, assessment))
         example = self.bank_tip(req, assessment, avoid) if assessment.wording == "pending" else None
         if example:
-            return worded.model_copy(update={"wording": "bank", "tip": example_tip(example, req.lang)})
+            return _with_example(worded, example, req.lang)
         return worded.model_copy(update={"wording": assessment.wording, "tip": assessment.tip})
 
     def word(self, req: GradeRequest, assessment: TurnAssessment, writer=None, avoid: Sequence[str] = ()) -> TurnAssessment:
@@ -244,15 +244,14 @@ class Judge:
         Never raises for model trouble."""
         from dataclasses import replace
 
-        from actor.judgement.wording import example_tip, rubric_wording
+        from actor.judgement.wording import rubric_wording
 
         start = time.perf_counter()
         writer = writer or self.writer
         quotes = self.quotes(req, assessment)
         example = self.bank_tip(req, assessment, avoid)
         if example:
-            worded = rubric_wording(req, assessment, self.rubric, quotes).model_copy(
-                update={"wording": "bank", "tip": example_tip(example, req.lang)})
+            worded = _with_example(rubric_wording(req, assessment, self.rubric, quotes), example, req.lang)
         elif writer is not None:
             worded = writer.word(req, assessment, self.rubric, quotes=quotes,
                                  judge_tip=lambda text: self.verdicts(replace(req, reply=text)))
@@ -263,6 +262,13 @@ class Judge:
     def judge(self, req: GradeRequest) -> TurnAssessment:
         """:meth:`verdicts` then :meth:`word`."""
         return self.word(req, self.verdicts(req))
+
+
+def _with_example(worded: TurnAssessment, example: str, lang: str) -> TurnAssessment:
+    """``worded`` with the bank's worked ``example`` as its tip (``wording``: ``bank``, final)."""
+    from actor.judgement.wording import example_tip
+
+    return worded.model_copy(update={"wording": "bank", "tip": example_tip(example, lang)})
 
 
 def _contributions(head, x: np.ndarray) -> dict[str, float]:
