@@ -154,6 +154,8 @@ def configs(path: str, settings, chat: list[dict], max_tokens: int, seam: tuple[
     import llama_cpp
     from llama_cpp import Llama
 
+    from actor.llm.local import without_amx_buffers
+
     print("\nruntime settings, loaded directly (llama.cpp's own counters; the seam's context above: "
           f"{seam[0]:.1f} / {seam[1]:.1f} tok/s):")
     print(f"{'setting':44s}{'prompt tok/s':>14s}{'decode tok/s':>14s}")
@@ -169,7 +171,8 @@ def configs(path: str, settings, chat: list[dict], max_tokens: int, seam: tuple[
         kw = {"n_ctx": settings.local_n_ctx, "n_threads": settings.n_threads, "n_threads_batch": settings.n_threads,
               "n_batch": 512, "verbose": False, **extra}
         try:
-            llama = Llama(model_path=path, **kw)
+            with without_amx_buffers():  # as the seam loads it (an AMX CPU crashes otherwise)
+                llama = Llama(model_path=path, **kw)
         except Exception as exc:  # a setting this build does not support
             print(f"{name:44s}  not supported: {exc}")
             continue

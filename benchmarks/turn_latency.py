@@ -11,6 +11,9 @@ wording queued in the background, the next prompt's prefill) and prints per turn
 - ``new`` and ``dec``: prompt tokens the model evaluated and tokens it generated for the customer
   before that first text (counters of the shared context, foreground work only; the rest of the
   prompt came from the KV cache, evaluated while the trainee read and typed);
+- ``pre``: prompt tokens the prefill evaluated while the trainee read and typed (before this
+  reply); ``moved``: cached tokens moved into place instead of evaluated again (the previous
+  turn's examples and stage direction left out, see :func:`actor.llm.local.reuse_shifted`);
 - ``x rt``: ``first`` divided by the runtime's own time for those tokens, from llama.cpp's prompt
   and decode rates measured directly before the session (``first_over_runtime``; the same
   ratio at the rates measured after it is ``first_over_runtime_after``: these shared machines
@@ -113,11 +116,12 @@ def main() -> None:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     print(f"{'turn':>4s} {'level':>5s} {'first s':>8s} {'line s':>7s} {'new':>4s} {'dec':>4s} {'x rt':>5s} "
-          f"{'verdicts s':>10s} {'words s':>8s}  path")
+          f"{'pre':>4s} {'moved':>5s} {'verdicts s':>10s} {'words s':>8s}  path")
     for n, reply in enumerate(REPLIES[args.lang], 1):
         if service.view(sid, touch=False).status != "active":
             print(f"the session ended after turn {n - 1}")
             break
+        before_reply = dict(loaded.counters)  # the previous line, then the prefill while the trainee typed
         loaded.counters.clear()
         start = starts[n] = time.perf_counter()
         first, at_first, turn = None, {}, None
@@ -132,12 +136,14 @@ def main() -> None:
         own = new / before[0] + dec / before[1]
         rows.append({"turn": n, "level": turn.state_after.level, "first_s": first, "line_s": line, "new_prompt_tokens": new,
                      "decoded_tokens": dec, "first_over_runtime": first / own if own else None, "verdicts_s": verdicts,
+                     "prefill_tokens": before_reply.get("prefill_new_prompt_tokens", 0),
+                     "moved_tokens": before_reply.get("prefill_moved_tokens", 0) + at_first.get("foreground_moved_tokens", 0),
                      "path": turn.answer.path if turn.answer else "end"})
         time.sleep(args.think)  # the trainee reads and types; the wording and the prefill run meanwhile
         r = rows[-1]
         w = worded.get(n)
         print(f"{n:4d} {'L' + str(r['level']):>5s} {first:8.2f} {line:7.2f} {new:4d} {dec:4d} {r['first_over_runtime']:5.2f} "
-              f"{verdicts:10.2f} {(f'{w:8.1f}' if w else '  (later)')}  {r['path']}", flush=True)
+              f"{r['prefill_tokens']:4d} {r['moved_tokens']:5d} {verdicts:10.2f} {(f'{w:8.1f}' if w else '  (later)')}  {r['path']}", flush=True)
     stop.set()
     after = runtime_rates(loaded)
     for r in rows:

@@ -6,7 +6,7 @@ import threading
 from typing import Literal
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from actor.llm import chat_model
@@ -165,3 +165,44 @@ def test_background_work_gives_way_to_the_customer_and_resumes(real_settings):
     worker.join(timeout=300)
     assert line and [name for name, _ in done] == ["customer", "background"]
     assert result["text"] == alone
+
+
+def test_a_prompt_that_leaves_out_earlier_parts_reuses_the_rest_of_the_cache(real_settings):
+    """The customer's next prompt drops the last turn's examples and stage direction: the reply
+    and the customer's line after them are moved into place in the KV cache, not evaluated again;
+    the cache stays one contiguous sequence, and the next-token distribution stays close to that of
+    a fresh evaluation (the moved cells saw the dropped text)."""
+    import llama_cpp
+    import numpy as np
+
+    from actor.llm.local import _chat_prompt_tokens, _to_llama_messages, reuse_shifted
+
+    persona = chat_model("persona", real_settings)
+    assert persona.cache_reuse > 0 and chat_model("evaluator", real_settings).cache_reuse == 0
+    loaded = persona.loaded()
+    llama = loaded.llama
+    system = SystemMessage("Je bent een geïrriteerde klant aan de balie van een pakketpunt. " * 4)
+    head = "(Voorbeelden:\n- Waar is mijn pakket nou?\n- Dit is de derde keer!\nJe voelt je boos.)\n\nMedewerker: "
+    reply = "Ik begrijp dat dit vervelend is, ik kijk nu meteen in het systeem waar uw pakket ligt."
+    first = [system, HumanMessage("Begin."), AIMessage("Waar is mijn pakket?"),
+             HumanMessage(f"{head}{reply} \n\n(Regie: de medewerker erkent je ergernis.)")]
+    line = persona.invoke(first, max_tokens=24, temperature=0.0).text.strip()
+    later = [system, HumanMessage("Begin."), AIMessage("Waar is mijn pakket?"), HumanMessage(f"Medewerker: {reply}"),
+             AIMessage(line), HumanMessage(head)]
+    with loaded.scheduler.turn("foreground"):
+        loaded.use_slot(persona.slot)
+        tokens = _chat_prompt_tokens(llama, _to_llama_messages(later))
+        moved = reuse_shifted(llama, tokens, persona.cache_reuse)
+        memory = llama_cpp.llama_get_memory(llama.ctx)
+        assert moved >= 20, "the reply and the line come from the cache"
+        assert llama.input_ids[: llama.n_tokens].tolist() == tokens[: llama.n_tokens]
+        assert llama_cpp.llama_memory_seq_pos_min(memory, 0) == 0
+        assert llama_cpp.llama_memory_seq_pos_max(memory, 0) == llama.n_tokens - 1  # no holes, nothing stale after it
+        llama.eval(tokens[llama.n_tokens:])
+        reused = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64).copy()
+        loaded.use_slot("fresh")
+        llama.eval(tokens)
+        fresh = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64).copy()
+    p, q = (np.exp(x - x.max()) / np.exp(x - x.max()).sum() for x in (fresh, reused))
+    assert set(np.argsort(-fresh)[:3]) == set(np.argsort(-reused)[:3])
+    assert float((p * (np.log(p + 1e-12) - np.log(q + 1e-12))).sum()) < 0.5  # KL in nats; measured 0.11

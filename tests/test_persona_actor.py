@@ -255,15 +255,20 @@ def test_the_transcript_window_is_bounded_and_moves_in_blocks():
     from actor.persona.actor import transcript_window
 
     history = [Utterance("customer" if i % 2 == 0 else "employee", f"line {i}") for i in range(40)]
-    sizes, starts = [], []
+    sizes, starts, before = [], [], []
     for n in range(1, 41):
         shown = transcript_window(history[:n])
         sizes.append(len(shown))
         assert shown[0].text == "line 0" and shown[-1].text == f"line {n - 1}"
-        starts.append(shown[2].text if len(shown) > 2 and shown[1].text == "…" else None)
-    assert max(sizes) <= 13 and sizes[:12] == list(range(1, 13))
-    moved = [i for i in range(1, 40) if starts[i] != starts[i - 1]]
-    assert all(b - a >= 6 for a, b in zip(moved, moved[1:])), "the window start must not move every turn"
+        speakers = [u.speaker for u in shown]
+        assert all(x != y for x, y in zip(speakers, speakers[1:])), "speakers alternate across the gap"
+        old = iter(before)
+        assert all(u in old for u in shown[:-1]), "the window only leaves lines out (the cache is reused)"
+        starts.append(shown[1].text if len(shown) > 1 else None)
+        before = shown
+    assert max(sizes) <= 12 and sizes[:12] == list(range(1, 13))
+    moved = [i for i in range(12, 40) if starts[i] != starts[i - 1]]
+    assert moved and all(b - a >= 6 for a, b in zip(moved, moved[1:])), "the window start must not move every turn"
 
 
 def test_the_prefill_prompt_is_the_start_of_the_next_turn_s_prompt():

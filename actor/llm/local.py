@@ -4,10 +4,13 @@ One llama.cpp context is loaded per (model file, context size, threads) and kept
 the process: one copy of the weights, one KV cache, shared by every :class:`LocalChatModel` on
 that file (the customer and the feedback writer alike). Its :class:`ModelScheduler` runs one
 computation at a time and always lets **foreground** work (the customer's line) go first:
-**background** work (feedback wording, the prefill of the customer's next prompt, answer
-probabilities) evaluates its prompt in slices of :data:`SLICE_TOKENS` tokens and generates token
-by token, and gives way between two slices or tokens as soon as foreground work waits; it resumes
-afterwards where it stopped (the evaluated part stays in its KV state), invisibly to the caller.
+**background** work (feedback wording, answer probabilities) evaluates its prompt in slices of
+:data:`SLICE_TOKENS` tokens and generates token by token, and gives way between two slices or
+tokens as soon as foreground work waits; it resumes afterwards where it stopped (the evaluated part
+stays in its KV state), invisibly to the caller. The **prefill** of the customer's next prompt
+comes between the two: it goes before background work and evaluates in slices of
+:data:`PREFILL_SLICE_TOKENS` (a reply that arrives meanwhile needs the same tokens, so stopping
+it early would gain nothing, and small slices halve the prompt speed).
 
 Each *slot* (by default the role: ``persona`` / ``evaluator``) keeps its own KV state: when the
 context switches slot, the outgoing slot's sequence is saved (only its used cells, see
@@ -53,6 +56,17 @@ SLICE_TOKENS = 16
 """Prompt tokens background work evaluates between two checks for waiting foreground work: at
 the 40–150 tok/s prompt speed of a 2-core laptop, 0.1–0.4 s (measured by
 ``benchmarks/embedded_model.py``, which also prints what slicing costs in throughput)."""
+
+PREFILL_SLICE_TOKENS = 512
+"""Prompt tokens the prefill evaluates between two checks (one llama.cpp batch). Measured on this
+2-core machine: slices of 16 tokens evaluate at 65 tok/s, of 64 at 110, of 320 at 130 (every
+slice passes over all weights once)."""
+
+CACHE_REUSE_TOKENS = 8
+"""The shortest cached run moved into place for the customer's prompt (:func:`reuse_shifted`):
+long enough that a stray match (a label, the chat template's turn markers) is not moved on its
+own; the runs that matter (an employee's reply with its label, a customer line with the turn
+markers) are longer."""
 
 Priority = Literal["foreground", "prefill", "background"]
 RANK = {"foreground": 0, "prefill": 1, "background": 2}
@@ -150,15 +164,21 @@ class LoadedModel:
             cache[token] = not piece or piece[0].isspace() or not piece[0].isalnum()
         return cache[token]
 
-    def count(self, priority: str, new_prompt_tokens: int, generated: int) -> None:
+    def count(self, priority: str, new_prompt_tokens: int, generated: int, moved: int = 0) -> None:
         """Add one computation's token counts to :attr:`counters`."""
-        for key, n in (("new_prompt_tokens", new_prompt_tokens), ("generated", generated)):
+        for key, n in (("new_prompt_tokens", new_prompt_tokens), ("generated", generated), ("moved_tokens", moved)):
             self.counters[f"{priority}_{key}"] = self.counters.get(f"{priority}_{key}", 0) + n
 
-    def new_prompt_tokens(self, chat: list[dict]) -> int:
-        """How many tokens of the prompt for ``chat`` llama.cpp will evaluate (the cached prefix
-        is skipped; at least one token is always evaluated again)."""
-        prompt = _chat_prompt_tokens(self.llama, chat)
+    def new_prompt_tokens(self, chat: list[dict], reuse: int = 0, priority: str = "foreground",
+                          tokens: list[int] | None = None) -> int:
+        """How many tokens of the prompt for ``chat`` (or of ``tokens``, when given) llama.cpp will
+        evaluate (the cached prefix is skipped; at least one token is always evaluated again).
+        ``reuse`` > 0 first moves cached runs of at least that many tokens into place
+        (:func:`reuse_shifted`; counted as ``<priority>_moved_tokens``). Call while holding the
+        context."""
+        prompt = tokens if tokens is not None else _chat_prompt_tokens(self.llama, chat)
+        if reuse:
+            self.count(priority, 0, 0, reuse_shifted(self.llama, prompt, reuse))
         return len(prompt) - min(_cached_prefix(self.llama, prompt), len(prompt) - 1)
 
     def use_slot(self, slot: str) -> None:
@@ -204,6 +224,41 @@ def _close_all() -> None:
         _LOADED.clear()
 
 
+def has_amx() -> bool:
+    """Whether this llama.cpp build runs on a CPU with AMX (Intel Sapphire Rapids and later
+    Xeons): its system info reports ``AMX_INT8 = 1``."""
+    import llama_cpp
+
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+@contextmanager
+def without_amx_buffers() -> Iterator[None]:
+    """While a model loads, on an AMX CPU: no extra weight buffer types. llama.cpp then repacks
+    the weights into an AMX buffer, a second copy of ~1 GB, and its AMX matrix multiplication
+    crashes on the first evaluation on some of these machines (llama.cpp issue #20824; measured
+    here: a segmentation fault in ``llama_decode``, and 126 tok/s prompt without the buffer).
+    ``Llama`` takes no argument for it, so its default model parameters are adjusted during
+    the load. No effect on other CPUs."""
+    import llama_cpp.llama_cpp as lib
+
+    if not has_amx():
+        yield
+        return
+    defaults = lib.llama_model_default_params
+
+    def without_extra():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    lib.llama_model_default_params = without_extra
+    try:
+        yield
+    finally:
+        lib.llama_model_default_params = defaults
+
+
 def load_model(model_path: str, n_ctx: int, n_threads: int) -> LoadedModel:
     """The process-wide llama.cpp context for this key, loading it on first use.
 
@@ -220,14 +275,15 @@ def load_model(model_path: str, n_ctx: int, n_threads: int) -> LoadedModel:
 
             start = time.perf_counter()
             try:
-                llama = Llama(
-                    model_path=str(model_path),
-                    n_ctx=n_ctx,
-                    n_threads=n_threads,
-                    n_threads_batch=n_threads,
-                    n_batch=512,
-                    verbose=False,
-                )
+                with without_amx_buffers():
+                    llama = Llama(
+                        model_path=str(model_path),
+                        n_ctx=n_ctx,
+                        n_threads=n_threads,
+                        n_threads_batch=n_threads,
+                        n_batch=512,
+                        verbose=False,
+                    )
             except Exception as exc:  # llama.cpp raises ValueError / RuntimeError
                 raise RuntimeError(f"llama.cpp could not load {model_path}: {exc}") from exc
             loaded = LoadedModel(llama=llama, load_seconds=time.perf_counter() - start)
@@ -270,6 +326,50 @@ def _cached_prefix(llama, tokens: list[int]) -> int:
     return keep
 
 
+def reuse_shifted(llama, tokens: list[int], min_chunk: int) -> int:
+    """Cache reuse by KV shifting, as llama.cpp's server does it (``--cache-reuse``): after the
+    prefix ``tokens`` share with the cached sequence, runs of at least ``min_chunk`` tokens that
+    the cache holds further on, in the same order, are moved down into place (the cells in
+    between are removed and the moved keys' rotary positions shifted), so a prompt that equals
+    the previous one with some parts left out is not evaluated again from the first part left
+    out. The moved cells were computed with the removed parts in view, so their values are an
+    approximation of a fresh evaluation (llama.cpp's context shift makes the same trade).
+
+    Call while holding the context. Returns the number of tokens moved (0: nothing to reuse,
+    ``min_chunk`` < 1, or a model whose KV cache cannot shift positions). Afterwards the cache
+    holds ``tokens[:k]`` for the ``k`` the plain prefix match finds."""
+    import llama_cpp
+
+    if min_chunk < 1 or llama.n_tokens == 0:
+        return 0
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    limit = len(tokens) - 1  # the prompt's last token is always evaluated again
+    head = _cached_prefix(llama, tokens)
+    if head >= len(cached) or head >= limit:
+        return 0
+    memory = llama_cpp.llama_get_memory(llama.ctx)
+    if not llama_cpp.llama_memory_can_shift(memory):
+        return 0
+    head_c, head_p, moved = head, head, 0
+    while head_c < len(cached) and head_p < limit:
+        n = 0
+        while head_c + n < len(cached) and head_p + n < limit and cached[head_c + n] == tokens[head_p + n]:
+            n += 1
+        if n >= min_chunk:
+            llama_cpp.llama_memory_seq_rm(memory, 0, head_p, head_c)
+            llama_cpp.llama_memory_seq_add(memory, 0, head_c, head_c + n, head_p - head_c)
+            head_c += n
+            head_p += n
+            moved += n
+        else:
+            head_c += 1
+    if moved:
+        llama_cpp.llama_memory_seq_rm(memory, 0, head_p, -1)
+        llama.input_ids[:head_p] = tokens[:head_p]
+        llama.n_tokens = head_p
+    return moved
+
+
 def _eval_prefix(llama, tokens: list[int], stop: Callable[[], bool] | None, slice_tokens: int = SLICE_TOKENS) -> int:
     """Bring ``tokens`` into the KV cache, reusing the longest cached prefix, in slices of
     ``slice_tokens`` with ``stop()`` checked before each (raises :class:`Preempted`; what was
@@ -286,13 +386,18 @@ def _eval_prefix(llama, tokens: list[int], stop: Callable[[], bool] | None, slic
     return done
 
 
-def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to) -> dict:
+def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to, reuse: int = 0,
+                            slice_tokens: int = SLICE_TOKENS) -> dict:
     """``create_chat_completion`` for background work: the prompt is evaluated in slices first
     (:func:`_eval_prefix`), then the reply streamed internally; stops between two slices or
-    tokens as soon as ``yield_to()`` is true (raises :class:`Preempted`). Returns the same shape
-    as the plain call (content, finish reason, usage)."""
+    tokens as soon as ``yield_to()`` is true (raises :class:`Preempted`). ``reuse``: the
+    minimum run moved into place first (:func:`reuse_shifted`; 0 = none); ``slice_tokens``: see
+    :func:`_eval_prefix`. Returns the same shape as the plain call (content, finish reason,
+    usage), usage with ``evaluated_prompt_tokens`` and ``moved_tokens`` too (prompt tokens this
+    call evaluated, cached tokens it moved into place)."""
     tokens = _chat_prompt_tokens(llama, messages)
-    _eval_prefix(llama, tokens[:-1], yield_to)
+    moved = reuse_shifted(llama, tokens[:-1], reuse) if reuse else 0
+    evaluated = _eval_prefix(llama, tokens[:-1], yield_to, slice_tokens)
     parts, finish = [], None
     stream = llama.create_chat_completion(messages=messages, stream=True, **params)
     try:
@@ -306,7 +411,8 @@ def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to)
         stream.close()
     text = "".join(parts)
     n_prompt = llama.n_tokens - len(llama.tokenize(text.encode(), add_bos=False)) if text else llama.n_tokens
-    usage = {"prompt_tokens": n_prompt, "completion_tokens": llama.n_tokens - n_prompt, "total_tokens": llama.n_tokens}
+    usage = {"prompt_tokens": n_prompt, "completion_tokens": llama.n_tokens - n_prompt, "total_tokens": llama.n_tokens,
+             "evaluated_prompt_tokens": evaluated + 1, "moved_tokens": moved}
     return {"choices": [{"message": {"content": text}, "finish_reason": finish}], "usage": usage}
 
 
@@ -477,6 +583,11 @@ class LocalChatModel(BaseChatModel):
     supports_continue: bool = True
     """Streamed calls accept ``continue_from``: text the assistant's answer already starts with
     (the prompt ends inside the answer; the stream yields only what follows it)."""
+    cache_reuse: int = 0
+    """Minimum run of cached tokens (tokens) moved into place when a prompt leaves out parts of
+    the previous one (:func:`reuse_shifted`); 0 = only the common prefix is reused (exact).
+    The customer's prompt uses it: its last user turn carries the examples and the stage
+    direction, which the next turn's transcript leaves out."""
     priority: Priority = "foreground"
     """``foreground`` (the customer) goes first, then ``prefill``, then ``background`` work;
     less urgent work gives way within a slice (see :class:`ModelScheduler`). A call may pass
@@ -544,7 +655,7 @@ class LocalChatModel(BaseChatModel):
                 loaded.use_slot(self.slot)
                 start = time.perf_counter()
                 if priority == "foreground" and yield_to is None:
-                    new = loaded.new_prompt_tokens(chat)
+                    new = loaded.new_prompt_tokens(chat, self.cache_reuse)
                     out = loaded.llama.create_chat_completion(messages=chat, stream=False, **params)
                     loaded.count("foreground", new, (out.get("usage") or {}).get("completion_tokens", 0))
                 else:
@@ -552,7 +663,11 @@ class LocalChatModel(BaseChatModel):
                         return loaded.scheduler.should_yield(p)
                     try:
                         out = _preemptible_completion(loaded.llama, chat, params,
-                                                      (lambda: waiting() or yield_to()) if yield_to else waiting)
+                                                      (lambda: waiting() or yield_to()) if yield_to else waiting,
+                                                      reuse=self.cache_reuse,
+                                                      slice_tokens=PREFILL_SLICE_TOKENS if priority == "prefill" else SLICE_TOKENS)
+                        loaded.count(priority, out["usage"]["evaluated_prompt_tokens"], out["usage"]["completion_tokens"],
+                                     out["usage"]["moved_tokens"])
                     except Preempted:
                         if yield_to is not None and yield_to():
                             raise  # the caller's own condition: it decides when to ask again
@@ -601,10 +716,10 @@ class LocalChatModel(BaseChatModel):
             if prefix:
                 llama = loaded.llama
                 tokens = _chat_prompt_tokens(llama, chat) + llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False)
-                new = len(tokens) - min(_cached_prefix(llama, tokens), len(tokens) - 1)
+                new = loaded.new_prompt_tokens(chat, self.cache_reuse, tokens=tokens)
                 parts = llama.create_completion(prompt=tokens, stream=True, **params)
             else:
-                new = loaded.new_prompt_tokens(chat)
+                new = loaded.new_prompt_tokens(chat, self.cache_reuse)
                 parts = loaded.llama.create_chat_completion(messages=chat, stream=True, **params)
             for part in parts:
                 generated += 1

@@ -194,15 +194,17 @@ class ActorLine:
 def transcript_window(history: list[Utterance], max_lines: int = 12, keep: int = 6) -> list[Utterance]:
     """The part of ``history`` the customer's prompt shows: all of it up to ``max_lines``
     utterances; beyond that the opening line plus the most recent lines, dropped in blocks of
-    ``max_lines - keep`` so the window's start moves only every few turns (the prompt prefix
-    stays the same in between and llama.cpp keeps reusing it). Never more than ``max_lines + 1``
-    utterances, so the prompt is bounded however long the session runs (a trainee line is at
-    most 1000 characters, a customer line at most 40 words)."""
+    ``max_lines - keep`` (an even number: whole employee–customer exchanges) so the window's start
+    moves only every few turns. Nothing is put in the place of the dropped lines, so the new
+    prompt is the old one with a part left out and llama.cpp keeps the rest of its cache
+    (:func:`~actor.llm.local.reuse_shifted`). Never more than ``max_lines`` utterances, so the
+    prompt is bounded however long the session runs (a trainee line is at most 1000 characters,
+    a customer line at most 40 words)."""
     if len(history) <= max_lines:
         return history
     block = max_lines - keep
     start = 1 + ((len(history) - max_lines - 1) // block + 1) * block
-    return [history[0], Utterance("customer", "…"), *history[start:]] if start > 1 else history
+    return [history[0], *history[start:]] if start > 1 else history
 
 
 def _bullets(examples: list[str]) -> str:
@@ -345,13 +347,11 @@ class Actor:
     def _turns(self, lines: list[Utterance]) -> list:
         """The conversation so far as chat turns: the customer's lines as the model's own
         (assistant) turns, the employee's as user turns (``Medewerker: …``), after the ``start``
-        turn; a window of long sessions (:func:`transcript_window`) marks the gap with ``(…)``."""
+        turn; long sessions show a window (:func:`transcript_window`)."""
         p = self._prompt
         turns: list = [HumanMessage(p.start)]
         for u in transcript_window(lines):
-            if u.text == "…":
-                msg = HumanMessage("(…)")
-            elif u.speaker == "customer":
+            if u.speaker == "customer":
                 msg = AIMessage(u.text)
             else:
                 msg = HumanMessage(f"{p.employee_label}: {u.text}")
@@ -384,7 +384,10 @@ class Actor:
         reply = history[-1].text if history and history[-1].speaker == "employee" else ""
         before = history[:-1] if reply else history
         user = p.user.format(
-            examples=_bullets(examples), employee=p.employee_label, reply=reply,
+            # the space ends the reply's last token where the transcript's copy of it ends (before the
+            # end of the turn), not in a token merged with the newline that follows here (".\n\n"), so the
+            # next turn finds the reply in the KV cache (see :func:`~actor.llm.local.reuse_shifted`)
+            examples=_bullets(examples), employee=p.employee_label, reply=f"{reply} " if reply else reply,
             changed=self.stage_direction(history, state) if changed is None else changed,
             mood=p.moods[state.level if mood_level is None else mood_level], tactic=p.tactics[tactic],
             speaker=p.customer_label,
