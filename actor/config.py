@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     """Context window per llama.cpp context, in tokens."""
     local_n_threads: int | None = Field(None, ge=1)
     """CPU threads for llama.cpp; default: the cores available to this process."""
+    local_cache_reuse: int = Field(8, ge=0)
+    """The customer's prompt: shortest run of cached tokens moved into place when the prompt leaves
+    out parts of the previous one (tokens; 0 = reuse only the common prefix, exact); see
+    :func:`actor.llm.local.reuse_shifted`."""
 
     # --- OpenAI-compatible endpoints (backend "openai") ---
     openai_base_url: str | None = None

@@ -461,6 +461,13 @@ def test_an_unfinished_start_trails_off_into_the_fallback_and_a_bad_start_is_nev
     assert all(b.startswith(a) for a, b in zip(shown, shown[1:])) and shown[-1] == line.text
 
 
+def test_a_start_that_already_trails_off_gets_no_second_ellipsis():
+    model = Continuing(responses=["Ik… Derde keer dat ik hier sta!", " Derde keer dat ik hier sta!",
+                                  " Derde keer dat ik hier sta!"], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=3))
+    assert line.path == "fallback" and line.text.startswith("Ik… ") and "……" not in line.text, line.text
+
+
 def test_a_continuation_never_changes_the_shown_word_nor_ends_the_line_on_it():
     # "Waar" + "om": the shown word would become another word; then a continuation that adds nothing
     model = Continuing(responses=["Waar derde keer dat ik hier sta! Nou?", "om doe je zo moeilijk?", "",

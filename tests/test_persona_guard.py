@@ -28,6 +28,14 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("I want my money back and I want it now, do you hear me?", "nl", "wrong language"),
         ("Ik wil mijn geld terug en wel nu, hoort u dat?", "en", "wrong language"),
         ("", "nl", "empty"),
+        # shown by the actor eval at hard before these patterns existed
+        ("Ik ben baliemedewerker van de kantoorboekhandel.", "nl", "employee"),
+        ("I'm the desk clerk here, what do you need?", "en", "employee"),
+        ("Je wilt het pakket nu meekrijgen, of anders de €129 hier aan de balie terug.", "nl", "employee"),
+        ("You're still angry.", "en", "employee"),
+        ("U bent nog steeds boos, dat snap ik.", "nl", "employee"),
+        ("The customer finds out that the ID was not provided, which caused the search to stop.", "en", "leaks"),
+        ("De klant ontdekt dat het pakket in het depot ligt.", "nl", "leaks"),
     ],
 )
 def test_rejects_what_a_customer_would_not_say(line, lang, reason):
@@ -43,6 +51,11 @@ def test_rejects_what_a_customer_would_not_say(line, lang, reason):
         ("Don't you 'sir' me. Get me your manager, now.", "en"),
         ("I know where this office is. Think about that.", "en"),
         ("Nee.", "nl"),
+        ("Ik wil het pakket nu meekrijgen, of anders mijn €129 terug.", "nl"),
+        ("You're not listening to me! I want my money back.", "en"),
+        ("Je wilt me toch niet vertellen dat het weer kwijt is?", "nl"),
+        ("I'm not an idiot, I know what the app said.", "en"),
+        ("Bent u nou de enige medewerker hier?", "nl"),
     ],
 )
 def test_accepts_customer_lines(line, lang):

@@ -25,7 +25,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from actor.config import Settings
 from actor.llm.guard import ModelRequestsForbidden, RealModelGuard, model_requests_allowed
-from actor.llm.local import CACHE_REUSE_TOKENS, LocalChatModel
+from actor.llm.local import LocalChatModel
 from actor.llm.modelfile import EMBEDDED_MODEL, ModelFileError, ensure_embedded_model
 
 __all__ = [
@@ -133,7 +133,7 @@ def chat_model(role: Role, settings: Settings, *, streaming: bool = False, slot:
             n_threads=settings.n_threads,
             slot=slot or role,
             priority="foreground" if role == "persona" else "background",
-            cache_reuse=CACHE_REUSE_TOKENS if role == "persona" else 0,  # the evaluator's prompts stay exact
+            cache_reuse=settings.local_cache_reuse if role == "persona" else 0,  # the evaluator's prompts stay exact
             temperature=rs.temperature,
             max_tokens=rs.max_tokens,
             seed=rs.seed,

@@ -62,12 +62,6 @@ PREFILL_SLICE_TOKENS = 512
 2-core machine: slices of 16 tokens evaluate at 65 tok/s, of 64 at 110, of 320 at 130 (every
 slice passes over all weights once)."""
 
-CACHE_REUSE_TOKENS = 8
-"""The shortest cached run moved into place for the customer's prompt (:func:`reuse_shifted`):
-long enough that a stray match (a label, the chat template's turn markers) is not moved on its
-own; the runs that matter (an employee's reply with its label, a customer line with the turn
-markers) are longer."""
-
 Priority = Literal["foreground", "prefill", "background"]
 RANK = {"foreground": 0, "prefill": 1, "background": 2}
 """Lower goes first: the customer's line, then the prefill of the customer's next prompt, then

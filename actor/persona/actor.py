@@ -601,7 +601,8 @@ class Actor:
                 return
         text = self._fallback(examples, history, state)
         if shown:  # the started sentence trails off into the fallback line
-            text = f"{shown}{' …' if shown[-1] in ',;:' else '…'} {text}"
+            trail = "" if shown.endswith(("…", "...")) else " …" if shown[-1] in ",;:" else "…"
+            text = f"{shown}{trail} {text}"
         yield text
         yield ActorLine(text, "fallback", tactic, self.prompt_sha256, rejected,
                         seconds={"shown": shown_at if shown_at is not None else time.perf_counter() - start,

@@ -31,6 +31,12 @@ _EMPLOYEE_VOICE = [
     r"\bu (?:staat|komt) hier (?:nu |al |dus )*voor\b", r"\bik kijk (?:het )?(?:even |voor u )+(?:na|in)\b",
     r"\bik zoek het (?:even |voor u )+uit\b", r"\bik kan u (?:\w+ )?aanbieden\b", r"\bkan ik (?:u|je) (?:nog )?(?:ergens )?(?:mee )?helpen\b",
     r"\bu hebt er uw\b", r"\bik ben hier om (?:(?:u|je) )?te helpen\b", r"\bi(?:'m| am) here to help\b",
+    # introducing oneself as the employee; telling the customer what they want or feel
+    r"\bik ben (?:hier )?(?:de |een )?\w*(?:medewerker|ambtenaar|loketmedewerker)\b",
+    r"\bi(?:'m| am) (?:the |an? )?(?:\w+ )?(?:employee|clerk|agent|officer)\b(?! of)",
+    r"^\W*(?:je|u) wilt (?:het|je|uw|dus|graag)\b", r"^\W*you want (?:the|it|to)\b",
+    r"^\W*(?:je|u) bent (?:nog steeds |nog |erg |echt )*(?:boos|gefrustreerd|geïrriteerd|van streek)\b",
+    r"^\W*you(?:'re| are) (?:still |very |really |so )*(?:angry|upset|frustrated|annoyed|not being)\b",
 ]
 _ASSISTANT_VOICE = [
     r"\bas an ai\b", r"\blanguage model\b", r"\bi(?:'m| am) (?:an? )?(?:ai|assistant|chatbot)\b", r"\bi cannot (?:help|assist) with\b",
@@ -46,7 +52,9 @@ _LEAKS = [
     r"\bthis is how you sound\b", r"\bhow you feel now\b", r"\bwhat you do now\b", r"\bthe conversation so far\b",
     # narration about the conversation instead of speech in it
     r"\bde (?:medewerker|klant) (?:heeft|is|wordt|zegt|vraagt|vroeg|maakte|deed|stelde|weet|voelt|wil|denkt|ziet|begrijpt|reageert)\b",
-    r"\bthe (?:employee|customer) (?:has|is|was|says|said|asks|asked|made|did|knows|feels|wants|thinks|sees|understands|reacts)\b",
+    r"\bthe (?:employee|customer) (?:has|is|was|says|said|asks|asked|made|did|knows|feels|wants|thinks|sees|understands|reacts"
+    r"|finds|found|realises|realizes|learns|learned|tells|told|tries|tried|becomes|became|hears|heard)\b",
+    r"\bde (?:medewerker|klant) (?:ontdekt|ontdekte|hoort|hoorde|vertelt|vertelde|probeert|probeerde|merkt|merkte)\b",
     # the stage direction's own words: its label, "answer as the customer"
     r"^\W*(?:regie|regering|regieaanwijzing|stage direction|direction)\s*:", r"\bantwoord als (?:de )?klant\b",
     r"\banswer as (?:the )?customer\b", r"^\s*\(",  # a line opening with a parenthesis is a stage direction
