@@ -177,8 +177,10 @@ def test_a_prompt_that_leaves_out_earlier_parts_reuses_the_rest_of_the_cache(rea
 
     from actor.llm.local import _chat_prompt_tokens, _to_llama_messages, reuse_shifted
 
-    persona = chat_model("persona", real_settings)
-    assert persona.cache_reuse > 0 and chat_model("evaluator", real_settings).cache_reuse == 0
+    settings = real_settings.model_copy(update={"local_cache_reuse": 8})
+    persona = chat_model("persona", settings)
+    assert persona.cache_reuse == 8 and chat_model("evaluator", settings).cache_reuse == 0
+    assert chat_model("persona", real_settings).cache_reuse == 0  # off by default: exact prompts
     loaded = persona.loaded()
     llama = loaded.llama
     system = SystemMessage("Je bent een geïrriteerde klant aan de balie van een pakketpunt. " * 4)

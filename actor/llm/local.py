@@ -580,8 +580,8 @@ class LocalChatModel(BaseChatModel):
     cache_reuse: int = 0
     """Minimum run of cached tokens (tokens) moved into place when a prompt leaves out parts of
     the previous one (:func:`reuse_shifted`); 0 = only the common prefix is reused (exact).
-    The customer's prompt uses it: its last user turn carries the examples and the stage
-    direction, which the next turn's transcript leaves out."""
+    For the customer's prompt (``ACTOR_LOCAL_CACHE_REUSE``): its last user turn carries the
+    examples and the stage direction, which the next turn's transcript leaves out."""
     priority: Priority = "foreground"
     """``foreground`` (the customer) goes first, then ``prefill``, then ``background`` work;
     less urgent work gives way within a slice (see :class:`ModelScheduler`). A call may pass
