@@ -121,3 +121,23 @@ def test_narration_about_the_conversation_is_not_speech():
     assert check_line("Het gesprek is nu veranderd naar een persoonlijke klacht.", "nl")
     assert check_line("The employee was rude to me, the customer.", "en")
     assert not check_line("Ik wil de medewerker spreken die mij vorige week hielp.", "nl")
+
+
+@pytest.mark.parametrize(
+    ("line", "lang", "level", "rejected"),
+    [  # shown at L3/L4 by the actor eval at hard before these patterns existed
+        ("Zeker, ik had niet zitten klagen. Je hebt mij gerustgebracht!", "nl", 4, True),
+        ("Dat is goed. Ik ben er nog een keer om je te helpen, als je het nodig hebt.", "nl", 4, True),
+        ("Ik ben blij dat je het beter hebt verantwoordelijk gemaakt.", "nl", 3, True),
+        ("That's fine, I'll wait for the letter.", "en", 4, True),
+        ("I'm glad you finally listened.", "en", 3, True),
+        # at L2 a calmer customer may say so; an angry line at L4 is not touched
+        ("Ik ben blij dat u het eindelijk uitzoekt.", "nl", 2, False),
+        ("Dat is goed voor jullie, maar ik sta hier voor niks!", "nl", 4, True),
+        ("Goed is anders. Waar is mijn pakket?", "nl", 4, False),
+        ("It's not fine at all. Where is my parcel?", "en", 4, False),
+    ],
+)
+def test_a_customer_at_l3_or_higher_is_not_reassured_or_glad(line, lang, level, rejected):
+    reasons = check_line(line, lang, level=level)
+    assert any(r.startswith("too cooperative") or r == "speaks as the employee" for r in reasons) is rejected, reasons

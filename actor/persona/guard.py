@@ -35,6 +35,7 @@ _EMPLOYEE_VOICE = [
     r"\bik ben (?:hier )?(?:de |een )?\w*(?:medewerker|ambtenaar|loketmedewerker)\b",
     r"\bi(?:'m| am) (?:the |an? )?(?:\w+ )?(?:employee|clerk|agent|officer)\b(?! of)",
     r"^\W*(?:je|u) wilt (?:het|je|uw|dus|graag)\b", r"^\W*you want (?:the|it|to)\b",
+    r"\bom (?:je|u) te helpen\b", r"\bto help you\b",
     r"^\W*(?:je|u) bent (?:nog steeds |nog |erg |echt )*(?:boos|gefrustreerd|geïrriteerd|van streek)\b",
     r"^\W*you(?:'re| are) (?:still |very |really |so )*(?:angry|upset|frustrated|annoyed|not being)\b",
 ]
@@ -68,6 +69,12 @@ _COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropp
     r"\bi understand your position\b", r"\bik begrijp (?:uw|je) standpunt\b",
     # opening with understanding ("Ik begrijp je.", "I understand the situation"), unless it is "I don't get ..."
     r"^\W*ik begrijp\b(?!\s+(?:\w+\s+){0,3}niet\b)", r"^\W*i (?:understand|see)\b(?!\s+(?:\w+\s+){0,3}(?:why|how)\b)",
+]
+_SATISFIED = [  # a customer at L3+ who says they are reassured, glad or fine with it has dropped the role
+    r"\bgerust(?:gesteld|gebracht)\b", r"^\W*(?:dat|het) is (?:heel |helemaal |ook |wel )?(?:goed|prima|niet erg)\b",
+    r"\bik ben (?:blij|tevreden)\b", r"^\W*geweldig\b",
+    r"\byou(?:'ve| have) (?:reassured|calmed) me\b", r"^\W*(?:that's|that is|it's|it is) (?:all )?(?:fine|good|great|okay|ok|alright)\b",
+    r"\bi(?:'m| am) (?:so )?(?:glad|happy|pleased)\b", r"^\W*great\b",
 ]
 COOPERATIVE_WORDS = {  # single words of _COOPERATIVE, which the embedded model is kept from saying at L2+
     "nl": ("sorry", "excuses", "bedankt", "dank"),
@@ -140,7 +147,8 @@ def check_line(line: str, lang: str, earlier: Sequence[str] = (), level: int = 0
 
     ``lang``: the session language; ``earlier``: ALL the customer's previous lines, whatever
     produced them (see :func:`repeats`); ``level``: the customer's escalation level (from L2 on,
-    apologising, thanking or agreeing is out of role); ``employee``: the employee's lines (one
+    apologising, thanking or agreeing is out of role; from L3 on, saying they are reassured,
+    glad or fine with it); ``employee``: the employee's lines (one
     string or all of them: copying five words of any of them in a row is an echo, not an answer).
     """
     reasons = []
@@ -159,7 +167,8 @@ def check_line(line: str, lang: str, earlier: Sequence[str] = (), level: int = 0
     if repeats(text, earlier):
         reasons.append("repeats an earlier line")
     first = re.sub(r"\W+$", "", text.split()[0]).lower()
-    if level >= 2 and (_any(_COOPERATIVE, text) or first in COOPERATIVE_FIRST_WORDS.get(lang, ())):
+    if level >= 2 and (_any(_COOPERATIVE, text) or first in COOPERATIVE_FIRST_WORDS.get(lang, ())
+                       or level >= 3 and _any(_SATISFIED, text)):
         reasons.append(f"too cooperative for L{level}")
     if any(echoes(text, e) for e in ([employee] if isinstance(employee, str) else employee) if e):
         reasons.append("echoes the employee")
