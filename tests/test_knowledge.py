@@ -406,4 +406,8 @@ def test_the_shipped_embeddings_cover_the_shipped_course_material_and_match_the_
     sample = texts[:: max(1, len(texts) // 5)]
     fresh = np.asarray(E5Embeddings().embed_documents(sample))
     stored = np.stack([vectors[text_key("E5Embeddings", t)] for t in sample])
-    assert np.allclose(fresh, stored, atol=1e-4)
+    # the same model on another CPU gives slightly different floats (onnxruntime picks kernels per
+    # instruction set: on an AVX-512/AMX machine components differ by up to 2e-3, cosine ≥ 0.99996);
+    # another model or another text is far below 0.999
+    cosine = (fresh * stored).sum(1) / np.linalg.norm(fresh, axis=1) / np.linalg.norm(stored, axis=1)
+    assert cosine.min() > 0.999, cosine
