@@ -379,12 +379,13 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     first, retry = model.calls
     assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
     assert first["ban_words"] == ["sorry", "excuses", "bedankt", "dank"]  # L2: the customer does not apologise or thank
-    assert first["ban_openings"] == ["Ik begrijp"]
+    assert first["ban_openings"] == ["De klant", "De medewerker", "Ik begrijp"]  # no narration, no understanding
     assert "seed" not in first and "temperature" not in first
     assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
     calm = Recording(responses=["Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
     Actor(calm, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, STATE)
     assert "ban_words" not in calm.calls[0]  # at L1 thanking is still in character
+    assert calm.calls[0]["ban_openings"] == ["De klant", "De medewerker"]  # narrating never is
     plain = FakeListChatModel(responses=["Ik wil nu gewoon mijn pakket mee naar huis."])
     assert Actor(plain, SCENARIO, "nl", FakeRetriever()).steering(HISTORY, "", 3) == {}  # a model without the arguments
 

@@ -28,7 +28,15 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actor.persona.concern import ReplyReader, asks_role_reversal
-from actor.persona.guard import COOPERATIVE_OPENINGS, COOPERATIVE_WORDS, MAX_WORDS, check_line, repeats, tidy_line
+from actor.persona.guard import (
+    COOPERATIVE_OPENINGS,
+    COOPERATIVE_WORDS,
+    MAX_WORDS,
+    NARRATION_OPENINGS,
+    check_line,
+    repeats,
+    tidy_line,
+)
 from actor.persona.scenario import Scenario
 from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
@@ -612,8 +620,10 @@ class Actor:
                  rejected: list[tuple[str, list[str]]] = (), attempt: int = 0) -> dict:
         """Extra generation arguments for one draft: another seed and :attr:`retry_temperature`
         on a retry (a fixed seed would redraw the same line); with :attr:`steer` on a model that
-        ``supports_avoid``, ``avoid`` (:meth:`avoided` plus the drafts already rejected) and,
-        from L2 on, ``ban_words`` and ``ban_openings`` (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
+        ``supports_avoid``, ``avoid`` (:meth:`avoided` plus the drafts already rejected),
+        ``ban_openings`` (:data:`~actor.persona.guard.NARRATION_OPENINGS`: "The customer is …"
+        narrates, and a shown first word "The" would lead into it) and, from L2 on, ``ban_words``
+        and more ``ban_openings`` (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
         :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`)."""
         vary: dict = {}
         seed = getattr(self.model, "seed", None)
@@ -623,9 +633,10 @@ class Actor:
             vary["temperature"] = max(self.model.temperature, self.retry_temperature)
         if self.steer and getattr(self.model, "supports_avoid", False):
             vary["avoid"] = self.avoided(history, changed) + [text for text, _ in rejected]
+            vary["ban_openings"] = list(NARRATION_OPENINGS[self.lang])
             if level >= 2:
                 vary["ban_words"] = list(COOPERATIVE_WORDS[self.lang])
-                vary["ban_openings"] = list(COOPERATIVE_OPENINGS[self.lang])
+                vary["ban_openings"] += list(COOPERATIVE_OPENINGS[self.lang])
         return vary
 
     def avoided(self, history: list[Utterance], changed: str) -> list[str]:

@@ -84,6 +84,10 @@ COOPERATIVE_FIRST_WORDS = {  # a line at L2+ may not begin with these (its first
     "nl": ("dank", "bedankt", "sorry", "excuses"),
     "en": ("thanks", "thank", "sorry", "apologies"),
 }
+NARRATION_OPENINGS = {  # a line that starts like this narrates the scene (the embedded model is kept from it)
+    "nl": ("De klant", "De medewerker"),
+    "en": ("The customer", "The employee"),
+}
 COOPERATIVE_OPENINGS = {  # openings of _COOPERATIVE, which the embedded model is kept from starting with at L2+
     "nl": ("Ik begrijp",),
     "en": ("I understand", "I see"),
