@@ -163,17 +163,17 @@ class LoadedModel:
         for key, n in (("new_prompt_tokens", new_prompt_tokens), ("generated", generated), ("moved_tokens", moved)):
             self.counters[f"{priority}_{key}"] = self.counters.get(f"{priority}_{key}", 0) + n
 
-    def new_prompt_tokens(self, chat: list[dict], reuse: int = 0, priority: str = "foreground",
-                          tokens: list[int] | None = None) -> int:
-        """How many tokens of the prompt for ``chat`` (or of ``tokens``, when given) llama.cpp will
-        evaluate (the cached prefix is skipped; at least one token is always evaluated again).
-        ``reuse`` > 0 first moves cached runs of at least that many tokens into place
-        (:func:`reuse_shifted`; counted as ``<priority>_moved_tokens``). Call while holding the
-        context."""
-        prompt = tokens if tokens is not None else _chat_prompt_tokens(self.llama, chat)
-        if reuse:
-            self.count(priority, 0, 0, reuse_shifted(self.llama, prompt, reuse))
-        return len(prompt) - min(_cached_prefix(self.llama, prompt), len(prompt) - 1)
+    def new_prompt_tokens(self, tokens: list[int]) -> int:
+        """How many of the prompt ``tokens`` llama.cpp will evaluate (the cached prefix is
+        skipped; at least one token is always evaluated again)."""
+        return len(tokens) - min(_cached_prefix(self.llama, tokens), len(tokens) - 1)
+
+    def reuse_cache(self, tokens: list[int], min_chunk: int, priority: str) -> None:
+        """With ``min_chunk`` > 0, move cached runs of at least that many of ``tokens`` into place
+        (:func:`reuse_shifted`), counted as ``<priority>_moved_tokens``; 0: nothing. Call while
+        holding the context."""
+        if min_chunk:
+            self.count(priority, 0, 0, reuse_shifted(self.llama, tokens, min_chunk))
 
     def use_slot(self, slot: str) -> None:
         """Make ``slot``'s KV state the context's (call while holding :attr:`scheduler`): the
@@ -380,17 +380,18 @@ def _eval_prefix(llama, tokens: list[int], stop: Callable[[], bool] | None, slic
     return done
 
 
-def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to, reuse: int = 0,
-                            slice_tokens: int = SLICE_TOKENS) -> dict:
+def _preemptible_completion(loaded: LoadedModel, messages: list[dict], params: dict, yield_to, priority: str,
+                            reuse: int = 0, slice_tokens: int = SLICE_TOKENS) -> dict:
     """``create_chat_completion`` for background work: the prompt is evaluated in slices first
     (:func:`_eval_prefix`), then the reply streamed internally; stops between two slices or
     tokens as soon as ``yield_to()`` is true (raises :class:`Preempted`). ``reuse``: the
-    minimum run moved into place first (:func:`reuse_shifted`; 0 = none); ``slice_tokens``: see
-    :func:`_eval_prefix`. Returns the same shape as the plain call (content, finish reason,
-    usage), usage with ``evaluated_prompt_tokens`` and ``moved_tokens`` too (prompt tokens this
-    call evaluated, cached tokens it moved into place)."""
+    minimum run moved into place first (:meth:`LoadedModel.reuse_cache`, counted for
+    ``priority``; 0 = none); ``slice_tokens``: see :func:`_eval_prefix`. Returns the same shape
+    as the plain call (content, finish reason, usage), usage with ``evaluated_prompt_tokens`` too
+    (prompt tokens this call evaluated)."""
+    llama = loaded.llama
     tokens = _chat_prompt_tokens(llama, messages)
-    moved = reuse_shifted(llama, tokens[:-1], reuse) if reuse else 0
+    loaded.reuse_cache(tokens[:-1], reuse, priority)
     evaluated = _eval_prefix(llama, tokens[:-1], yield_to, slice_tokens)
     parts, finish = [], None
     stream = llama.create_chat_completion(messages=messages, stream=True, **params)
@@ -406,7 +407,7 @@ def _preemptible_completion(llama, messages: list[dict], params: dict, yield_to,
     text = "".join(parts)
     n_prompt = llama.n_tokens - len(llama.tokenize(text.encode(), add_bos=False)) if text else llama.n_tokens
     usage = {"prompt_tokens": n_prompt, "completion_tokens": llama.n_tokens - n_prompt, "total_tokens": llama.n_tokens,
-             "evaluated_prompt_tokens": evaluated + 1, "moved_tokens": moved}
+             "evaluated_prompt_tokens": evaluated + 1}
     return {"choices": [{"message": {"content": text}, "finish_reason": finish}], "usage": usage}
 
 
@@ -649,19 +650,20 @@ class LocalChatModel(BaseChatModel):
                 loaded.use_slot(self.slot)
                 start = time.perf_counter()
                 if priority == "foreground" and yield_to is None:
-                    new = loaded.new_prompt_tokens(chat, self.cache_reuse)
+                    tokens = _chat_prompt_tokens(loaded.llama, chat)
+                    loaded.reuse_cache(tokens, self.cache_reuse, "foreground")
+                    new = loaded.new_prompt_tokens(tokens)
                     out = loaded.llama.create_chat_completion(messages=chat, stream=False, **params)
                     loaded.count("foreground", new, (out.get("usage") or {}).get("completion_tokens", 0))
                 else:
                     def waiting(p=priority) -> bool:
                         return loaded.scheduler.should_yield(p)
                     try:
-                        out = _preemptible_completion(loaded.llama, chat, params,
+                        out = _preemptible_completion(loaded, chat, params,
                                                       (lambda: waiting() or yield_to()) if yield_to else waiting,
-                                                      reuse=self.cache_reuse,
+                                                      priority, reuse=self.cache_reuse,
                                                       slice_tokens=PREFILL_SLICE_TOKENS if priority == "prefill" else SLICE_TOKENS)
-                        loaded.count(priority, out["usage"]["evaluated_prompt_tokens"], out["usage"]["completion_tokens"],
-                                     out["usage"]["moved_tokens"])
+                        loaded.count(priority, out["usage"]["evaluated_prompt_tokens"], out["usage"]["completion_tokens"])
                     except Preempted:
                         if yield_to is not None and yield_to():
                             raise  # the caller's own condition: it decides when to ask again
@@ -707,14 +709,16 @@ class LocalChatModel(BaseChatModel):
             first_token: float | None = None
             finish_reason = None
             generated = 0
+            llama = loaded.llama
+            tokens = _chat_prompt_tokens(llama, chat)
             if prefix:
-                llama = loaded.llama
-                tokens = _chat_prompt_tokens(llama, chat) + llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False)
-                new = loaded.new_prompt_tokens(chat, self.cache_reuse, tokens=tokens)
+                tokens += llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False)
+            loaded.reuse_cache(tokens, self.cache_reuse, "foreground")
+            new = loaded.new_prompt_tokens(tokens)
+            if prefix:
                 parts = llama.create_completion(prompt=tokens, stream=True, **params)
             else:
-                new = loaded.new_prompt_tokens(chat, self.cache_reuse)
-                parts = loaded.llama.create_chat_completion(messages=chat, stream=True, **params)
+                parts = llama.create_chat_completion(messages=chat, stream=True, **params)
             for part in parts:
                 generated += 1
                 if generated == 1:

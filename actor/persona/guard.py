@@ -171,8 +171,8 @@ def check_line(line: str, lang: str, earlier: Sequence[str] = (), level: int = 0
     if repeats(text, earlier):
         reasons.append("repeats an earlier line")
     first = re.sub(r"\W+$", "", text.split()[0]).lower()
-    if level >= 2 and (_any(_COOPERATIVE, text) or first in COOPERATIVE_FIRST_WORDS.get(lang, ())
-                       or level >= 3 and _any(_SATISFIED, text)):
+    cooperative = _any(_COOPERATIVE, text) or first in COOPERATIVE_FIRST_WORDS.get(lang, ())
+    if level >= 2 and cooperative or level >= 3 and _any(_SATISFIED, text):
         reasons.append(f"too cooperative for L{level}")
     if any(echoes(text, e) for e in ([employee] if isinstance(employee, str) else employee) if e):
         reasons.append("echoes the employee")
