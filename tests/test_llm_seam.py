@@ -145,3 +145,6 @@ def test_a_banned_opening_is_blocked_only_at_the_start_of_the_reply():
     assert out[21] == -np.inf and np.count_nonzero(out) == 1  # "Ik" so far: not " begr"
     out = pen(np.array(prompt + [25, 20]), np.zeros(30, dtype=np.float32))
     assert np.count_nonzero(out) == 0  # later in the reply "Ik begrijp" is allowed
+    after = RepeatPenalty([], lambda t: True, openings=[[21]])  # continuing a shown "Ik": not " begr" next
+    assert after(np.array(prompt), np.zeros(30, dtype=np.float32))[21] == -np.inf
+    assert np.count_nonzero(after(np.array(prompt + [22]), np.zeros(30, dtype=np.float32))) == 0

@@ -379,15 +379,29 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     first, retry = model.calls
     assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
     assert first["ban_words"] == ["sorry", "excuses", "bedankt", "dank"]  # L2: the customer does not apologise or thank
-    assert first["ban_openings"] == ["De klant", "De medewerker", "Ik begrijp"]  # no narration, no understanding
+    # no narration, not the customer's own earlier sentence, no understanding
+    assert first["ban_openings"] == ["De klant", "De medewerker", "Derde keer dat ik hier sta", "Ik begrijp"]
     assert "seed" not in first and "temperature" not in first
     assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
     calm = Recording(responses=["Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
     Actor(calm, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, STATE)
     assert "ban_words" not in calm.calls[0]  # at L1 thanking is still in character
-    assert calm.calls[0]["ban_openings"] == ["De klant", "De medewerker"]  # narrating never is
+    assert calm.calls[0]["ban_openings"] == ["De klant", "De medewerker", "Derde keer dat ik hier sta"]  # narrating never is
     plain = FakeListChatModel(responses=["Ik wil nu gewoon mijn pakket mee naar huis."])
     assert Actor(plain, SCENARIO, "nl", FakeRetriever()).steering(HISTORY, "", 3) == {}  # a model without the arguments
+
+
+def test_short_earlier_sentences_and_rejected_drafts_become_banned_openings():
+    from actor.persona.actor import openings_after, said_openings
+
+    assert said_openings(["Dat is waar.", "Met Smit.", "Dank", "Ik… Ik weet waar je werkt. En nu?"]) == [
+        "Dat is waar", "Met Smit", "Ik weet waar je werkt", "En nu"]  # one word is no opening; long ones are avoided
+    assert said_openings(["Een zin met veel te veel woorden om nog kort te heten, echt waar."]) == []
+    model = Recording(responses=["Dat is waar.", "Dat klopt niet, ik wil mijn pakket."], calls=[])
+    history = HISTORY + [Utterance("customer", "Dat is waar."), Utterance("employee", "Ik ga voor u kijken.")]
+    Actor(model, SCENARIO, "nl", FakeRetriever()).reply(history, STATE)
+    assert "Dat is waar" in model.calls[0]["ban_openings"]  # the earlier short line cannot be started again
+    assert openings_after(["Dat is waar", "De klant", "Datum is"], "Dat") == ["is waar"]  # after a shown "Dat"
 
 
 def test_the_eval_counts_lines_that_volunteer_a_hidden_fact_before_it_is_uncovered():

@@ -493,7 +493,9 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
     tokens) are penalised; each of ``ban_words`` that is a single token in one of its spellings
     (as typed, capitalised, after a space) cannot be produced in that spelling; the reply cannot
     start with any of ``ban_openings`` (phrases of two or more words, as typed); with
-    ``continuing``, its first token must begin a new word (the answer continues a shown text)."""
+    ``continuing``, its first token must begin a new word (the answer continues a shown text)
+    and ``ban_openings`` are what may not follow the shown text (one word or more, each after a
+    space)."""
     from llama_cpp import LogitsProcessorList
 
     llama = loaded.llama
@@ -508,10 +510,12 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
             if len(ids) == 1:
                 banned.add(ids[0])
     openings = []
+    tok = lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
     for phrase in ban_openings:
         head, _, last = phrase.rpartition(" ")
-        if head:
-            tok = lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if continuing:  # the reply continues a shown text: it begins with a space, and may be one word
+            openings.append((tok(" " + head) if head else []) + tok(" " + last)[:1])
+        elif head:
             openings.append(tok(head) + tok(" " + last)[:1])
     mask = loaded.word_start_mask() if continuing else None
     return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings, first_word_start=mask)])

@@ -220,6 +220,28 @@ def _bullets(examples: list[str]) -> str:
     return "\n".join(f"- {e}" for e in examples) or "-"
 
 
+def said_openings(texts: list[str], max_words: int = 8) -> list[str]:
+    """The sentences of ``texts`` with 2 to ``max_words`` words, without their closing
+    punctuation, as openings a draft may not start with (``ban_openings``): the draft cannot end
+    such a sentence with its last word. A run penalty (``avoid``) lets a short line through
+    ("Dat is waar." is four tokens, under its allowance), and regenerating after a repeat drew
+    the same short line again ("Dat is waar." three times, "Met Smit." twice in one turn)."""
+    out: list[str] = []
+    for text in texts:
+        for sentence in re.split(r"(?<=[.!?…])\s+", text.strip()):
+            sentence = re.sub(r"[\s.!?…,;:]+$", "", sentence)
+            if 2 <= len(sentence.split()) <= max_words and sentence not in out:
+                out.append(sentence)
+    return out
+
+
+def openings_after(openings: list[str], shown: str) -> list[str]:
+    """What may not follow ``shown`` (a started answer) for the line not to begin with one of
+    ``openings``: the rest of each opening that starts with ``shown`` and a space
+    (``openings_after(["Dat is waar"], "Dat") == ["is waar"]``)."""
+    return [o[len(shown):].strip() for o in openings if o.startswith(shown + " ")]
+
+
 def pick_tactic(state: PersonaState) -> str:
     """The tactic for this turn: rotates through those the playbook has for (type, level)."""
     options = TACTICS[state.aggression_type][state.level]
@@ -562,7 +584,7 @@ class Actor:
             base = shown  # the text this draft continues ("" = a fresh answer)
             if base:
                 vary["continue_from"] = base
-                vary.pop("ban_openings", None)  # the answer has already begun
+                vary["ban_openings"] = openings_after(vary.get("ban_openings", ()), base)
             raw, failed = "", None
             try:
                 for raw in self._raw_drafts(messages, **vary):
@@ -622,7 +644,9 @@ class Actor:
         on a retry (a fixed seed would redraw the same line); with :attr:`steer` on a model that
         ``supports_avoid``, ``avoid`` (:meth:`avoided` plus the drafts already rejected),
         ``ban_openings`` (:data:`~actor.persona.guard.NARRATION_OPENINGS`: "The customer is …"
-        narrates, and a shown first word "The" would lead into it) and, from L2 on, ``ban_words``
+        narrates, and a shown first word "The" would lead into it; :func:`said_openings` of the
+        customer's earlier lines and the rejected drafts: a short line is too short for
+        ``avoid`` to catch) and, from L2 on, ``ban_words``
         and more ``ban_openings`` (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
         :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`)."""
         vary: dict = {}
@@ -634,6 +658,8 @@ class Actor:
         if self.steer and getattr(self.model, "supports_avoid", False):
             vary["avoid"] = self.avoided(history, changed) + [text for text, _ in rejected]
             vary["ban_openings"] = list(NARRATION_OPENINGS[self.lang])
+            said = [u.text for u in history if u.speaker == "customer"] + [text for text, _ in rejected]
+            vary["ban_openings"] += said_openings(said)
             if level >= 2:
                 vary["ban_words"] = list(COOPERATIVE_WORDS[self.lang])
                 vary["ban_openings"] += list(COOPERATIVE_OPENINGS[self.lang])
