@@ -114,7 +114,7 @@ class PromptModel(BaseModel):
 
 
 TURN = frozenset({"scenario", "level", "level_name", "aggression_type", "policy", "customer", "reply"})
-"""What every grading prompt can show of one turn (:func:`actor.evaluator.grader.turn_fields`)."""
+"""What every grading prompt can show of one turn (:func:`evals.baseline.grader.turn_fields`)."""
 NONE: frozenset[str] = frozenset()
 
 
@@ -147,7 +147,7 @@ class GradePrompt(PromptModel):
 
 
 class TonePrompt(PromptModel):
-    """``evaluator/tone.yaml`` (:class:`~actor.evaluator.grader.ToneJudge`, evaluation only)."""
+    """``evaluator/tone.yaml`` (:class:`evals.baseline.grader.ToneJudge`, evaluation only)."""
 
     PLACEHOLDERS: ClassVar[dict[str, Slots]] = {"system": Slots(NONE), "user": Slots(frozenset({"text"}), frozenset({"text"}))}
     system: str
@@ -225,10 +225,15 @@ def _scenario():
     return Scenario
 
 
-def _moves():
-    from actor.evaluator.move import MoveBank
+class MoveBank(PromptModel):
+    """``prompts/evaluator/moves.yaml``: example replies per move for the baseline move judge
+    (``evals/baseline/move.py``; unknown keys rejected, ``sha256`` set by the loader)."""
 
-    return MoveBank
+    acknowledge: list[str]
+    boundary: list[str]
+    cave: list[str]
+    provoke: list[str]
+    neutral: list[str]
 
 
 @dataclass(frozen=True)
@@ -253,7 +258,7 @@ FILES: tuple[PromptFile, ...] = (
     PromptFile("evaluator/grade.yaml", lambda: GradePrompt, "evals: the grader, joint mode", False),
     PromptFile("evaluator/tone.yaml", lambda: TonePrompt, "evals: tone against human ratings", False),
     PromptFile("evaluator/in_character.yaml", lambda: SpeakerPrompt, "evals/actor: who says a line", False),
-    PromptFile("evaluator/moves.yaml", _moves, "evals: the nearest-example move judge", False),
+    PromptFile("evaluator/moves.yaml", lambda: MoveBank, "evals: the nearest-example move judge", False),
 )
 
 

@@ -52,24 +52,6 @@ def play(bench, scenario_id: str, lang: str, difficulty: str, replies: list[str]
     return session
 
 
-class LegacyMoves:
-    """The nearest-example move judge (:class:`~actor.evaluator.move.MoveJudge`) behind the
-    interface the session expects from its judgement (``verdicts(req)`` → an assessment with the
-    move; no criteria)."""
-
-    def __init__(self, embeddings) -> None:
-        from actor.evaluator.move import MoveJudge
-
-        self.judge = MoveJudge(embeddings)
-
-    def verdicts(self, req):
-        from actor.evaluator.assessment import TurnAssessment
-
-        m = self.judge.judge(req)
-        return TurnAssessment(criteria={}, tip="", move=m.move, status="graded", wording="pending", heads_sha256=m.prompt_sha256,
-                              rubric_sha256="", prompt_sha256="", model_id="move-judge", seconds=m.seconds)
-
-
 def figures(session: Session) -> dict:
     """The customer's lines of ``session`` in numbers (counts unless said otherwise):
 

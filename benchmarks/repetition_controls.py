@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     bench = Workbench.from_settings(Settings())
     if bench.problems:
         from actor.embeddings import E5Embeddings
-        from actor.trial import LegacyMoves
+        from evals.baseline.move import LegacyMoves
 
         bench.judge = LegacyMoves(E5Embeddings())
     cases = []  # (actor, history, state)

@@ -9,7 +9,8 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pydantic import Field
 
-from actor.evaluator import CRITERIA, GradeRequest, Grader, applicable, classify_move, default_rubric, load_rubric
+from actor.evaluator import CRITERIA, GradeRequest, applicable, classify_move, default_rubric, load_rubric
+from evals.baseline.grader import Grader
 from actor.evaluator.rules import INJECTION_MARKER, findings, mask_injection, quote_in
 from actor.prompt_files import PromptFileError
 
@@ -304,7 +305,7 @@ def test_a_verdict_that_quotes_the_customer_is_asked_again_with_the_reply_alone(
 
 
 def test_a_reason_cut_off_by_the_schema_ends_cleanly():
-    from actor.evaluator.grader import clip
+    from evals.baseline.grader import clip
 
     assert clip("Kort.", 240) == "Kort."
     long = "De medewerker blijft rustig. " + "Hij legt uitgebreid uit wat er is gebeurd en waarom " * 6
@@ -346,7 +347,7 @@ def test_the_grader_stops_after_one_plus_retries_attempts_and_keeps_the_last_err
 
 
 def test_the_tone_judge_retries_a_rejected_tone_and_raises_when_all_attempts_fail():
-    from actor.evaluator.grader import ToneJudge
+    from evals.baseline.grader import ToneJudge
 
     model = RecordingFake(responses=[json.dumps({"reason": "boos", "tone": 7}), json.dumps({"reason": "beleefd", "tone": 4})])
     assert ToneJudge(model, retries=1).rate("Goedemiddag, waarmee kan ik helpen?") == ("beleefd", 4)

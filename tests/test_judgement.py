@@ -14,7 +14,7 @@ from actor.evaluator import GradeRequest
 from actor.evaluator.rubric import applicable, default_rubric
 from actor.judgement.bank import CRITERIA, BankRow, applies, derive_move, load_bank, read_rows
 from actor.judgement.features import Featurizer, strip_injection
-from actor.judgement.heads import Heads, fit_heads
+from actor.judgement.heads import fit_heads
 from actor.judgement.judge import Judge, criterion_hash, load_heads
 from actor.judgement.learn import TrainRow
 from fakejudge import ACK, NEUTRAL, PROVOKE, WordEmbeddings, fake_judge, tiny_bank

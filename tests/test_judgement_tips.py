@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from actor.evaluator.grader import GradeRequest
+from actor.evaluator.request import GradeRequest
 from actor.judgement.bank import derive_move
 from actor.judgement.tips import BankTips
 from actor.judgement.wording import Writer

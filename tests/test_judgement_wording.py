@@ -11,7 +11,8 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pydantic import Field
 
-from actor.evaluator import Grader, default_rubric
+from actor.evaluator import default_rubric
+from evals.baseline.grader import Grader
 from actor.judgement.wording import QUOTE_WORDS, RETRY_SAMPLING, Writer, reason
 from actor.llm.local import Preempted
 from test_evaluator import L1, answer, request

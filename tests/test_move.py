@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from actor.evaluator import GradeRequest, MoveJudge
+from actor.evaluator import GradeRequest
+from evals.baseline.move import MoveJudge
 
 CASES = [
     ("nl", "Wat vervelend dat u al drie keer voor niks bent gekomen. Wat is er de vorige keren gebeurd?", "acknowledge"),

@@ -1,14 +1,15 @@
-"""The evaluator: grades every trainee reply against the rubric and writes the debrief.
+"""What the judgement of a turn is made of, and the debrief of a session.
 
-``Grader.grade(GradeRequest) -> TurnAssessment`` (per turn) and
-``write_debrief(...) -> Debrief`` (per session). The rubric is data (``prompts/rubric.yaml``);
-deterministic checks in :mod:`actor.evaluator.rules` sanity-check the model.
+The rubric (data: ``prompts/rubric.yaml``), one turn as the judgement reads it
+(:class:`GradeRequest`), its result (:class:`TurnAssessment`: one :class:`CriterionResult` per
+rubric criterion and the move derived from the verdicts, :func:`classify_move`), the
+deterministic wording checks (:mod:`actor.evaluator.rules`) and ``write_debrief(...) ->
+Debrief`` per session. :mod:`actor.judgement` judges every turn with them.
 """
 
 from actor.evaluator.assessment import CriterionResult, Debrief, TurnAssessment, classify_move
 from actor.evaluator.debrief import write_debrief
-from actor.evaluator.grader import GradeRequest, Grader, ToneJudge
-from actor.evaluator.move import MoveJudge, MoveJudgement
+from actor.evaluator.request import GradeRequest
 from actor.evaluator.rubric import CRITERIA, Rubric, applicable, default_rubric, load_rubric
 
 __all__ = [
@@ -16,11 +17,7 @@ __all__ = [
     "CriterionResult",
     "Debrief",
     "GradeRequest",
-    "Grader",
-    "MoveJudge",
-    "MoveJudgement",
     "Rubric",
-    "ToneJudge",
     "TurnAssessment",
     "applicable",
     "classify_move",

@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableLambda
 from pydantic import ConfigDict, Field, create_model
 
 from actor.evaluator.assessment import Debrief, Improvement, Moment
-from actor.evaluator.grader import LANGUAGE_NAMES, RejectedAnswer, load_prompt, retrying
+from actor.evaluator.request import LANGUAGE_NAMES, RejectedAnswer, load_prompt, retrying
 from actor.evaluator.rubric import CRITERIA, Rubric, default_rubric
 from actor.llm import json_mode
 

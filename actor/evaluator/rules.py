@@ -64,7 +64,7 @@ _INJECTION = [
     r"\bnegeer\b", r"\bvolle? punten\b", r"\bhoogste (?:score|cijfer)\b", r"\bbeoordeel (?:mij|dit)\b",
     r"\bbeoordelaar\b", r"\binstructies\b",
 ]
-# Signs of a move for the persona's state machine (actor.evaluator.move), not verdicts.
+# Signs of a move for the persona's state machine (the baseline move judge, evals/baseline/move.py), not verdicts.
 _ENDS = [
     r"\b(?:security|beveiliging|politie|police)\b", r"\bend(?:s|ing)? (?:this|the) (?:conversation|call)\b",
     r"\bthis conversation (?:ends|is over|stops)\b", r"\b(?:stop|beëindig|beeindig) (?:ik )?(?:dit|het) gesprek\b",

@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from actor.domain import Move
+from actor.evaluator.assessment import classify_move
 
 CRITERIA: tuple[str, ...] = (
     "stays_calm", "acknowledges_emotion", "listens_and_explores", "sets_boundary",
@@ -50,19 +51,10 @@ def applies(criterion: str, level: int, aggression_type: str | None, tactic: str
 
 
 def derive_move(labels: dict[str, int | None]) -> str:
-    """The move the labels imply (``LABELLING.md``, "Move"): provoke > cave > end_conversation >
-    boundary > acknowledge > neutral. ``labels``: criterion id → 1 / 0 / None."""
-    if labels.get("stays_calm") == 0:
-        return "provoke"
-    if labels.get("no_false_promises") == 0:
-        return "cave"
-    if labels.get("escalates_safely") == 1:
-        return "end_conversation"
-    if labels.get("sets_boundary") == 1:
-        return "boundary"
-    if 1 in (labels.get("acknowledges_emotion"), labels.get("listens_and_explores")):
-        return "acknowledge"
-    return "neutral"
+    """The move the labels imply (``LABELLING.md``, "Move"): the one move rule,
+    :func:`~actor.evaluator.assessment.classify_move`, on labels written as numbers.
+    ``labels``: criterion id → 1 (pass) / 0 (fail) / None (n/a)."""
+    return classify_move({cid: None if v is None else "pass" if v else "fail" for cid, v in labels.items()})
 
 
 class BankRow(BaseModel):

@@ -20,7 +20,7 @@ import math
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from actor.evaluator.grader import GradeRequest
+from actor.evaluator.request import GradeRequest
 from actor.evaluator.rubric import Rubric, applicable, default_rubric
 
 ANSWERS = {"yes": ("Yes", "yes", " Yes", " yes", "YES", "Ja", "ja"), "no": ("No", "no", " No", " no", "NO", "Nee", "nee")}

@@ -31,7 +31,7 @@ import numpy as np
 
 from actor.evaluator import rules
 from actor.evaluator.assessment import CriterionResult, TurnAssessment
-from actor.evaluator.grader import GradeRequest
+from actor.evaluator.request import GradeRequest
 from actor.evaluator.rubric import Rubric, applicable, default_rubric
 from actor.judgement.bank import BANK_DIR, derive_move, load_bank
 from actor.judgement.features import FIXED_WIDTHS, Featurizer, ReplyContext, strip_injection

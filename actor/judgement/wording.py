@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actor import prompt_files
 from actor.evaluator.assessment import TurnAssessment
-from actor.evaluator.grader import GradeRequest, RejectedAnswer, retrying
+from actor.evaluator.request import GradeRequest, RejectedAnswer, retrying
 from actor.evaluator.rubric import Rubric
 from actor.llm import invoke_when_idle, json_mode, preemptible
 from actor.prompt_files import WordingPrompt  # noqa: F401  (re-exported)

@@ -26,7 +26,7 @@ from actor import prompt_files, trial
 from actor.auth import Users
 from actor.db import Database
 from actor.evaluator.rubric import PROMPTS_DIR
-from actor.persona.actor import Actor, PersonaPrompt, Utterance, pick_tactic
+from actor.persona.actor import Actor, PersonaPrompt, Utterance
 from actor.persona.scenario import Scenario
 from actor.persona.state import initial_state
 from actor.web.render import text as as_text

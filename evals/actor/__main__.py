@@ -21,7 +21,7 @@ per scenario and language and in total, with the issue's targets:
 
 ``--only counter-nl`` restricts to matching scripts; ``--difficulty`` sets the difficulty;
 ``--moves`` picks the move judgement (``auto``: the workbench's judgement when its fitted heads
-are present, else the nearest-example move judge of :mod:`actor.evaluator.move`); ``--out``
+are present, else the nearest-example move judge of :mod:`evals.baseline.move`); ``--out``
 writes all transcripts as JSON (with the state after each turn); ``--markdown PATH`` writes
 them for reading: per turn the trainee's reply, the move, the customer's line (and how it was
 made) and the state after the turn (level, concern, outcome).
@@ -39,10 +39,11 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
 
 from actor.config import Settings
-from actor.evaluator.grader import load_prompt
+from actor.evaluator.request import load_prompt
 from actor.llm import chat_model, json_mode
 from actor.session import Workbench
-from actor.trial import LegacyMoves, figures, load_script, play, summary
+from actor.trial import figures, load_script, play, summary
+from evals.baseline.move import LegacyMoves
 
 HERE = Path(__file__).resolve().parent
 JUDGE_SCHEMA = {
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         from actor.embeddings import E5Embeddings
 
         bench.judge = LegacyMoves(E5Embeddings())
-        print("moves: nearest-example move judge (actor.evaluator.move)" + (f" — {bench.problems[0]}" if bench.problems else ""))
+        print("moves: nearest-example move judge (evals.baseline.move)" + (f" — {bench.problems[0]}" if bench.problems else ""))
     else:
         print("moves: the judgement module (fitted heads)")
     judge_prompt = load_prompt("in_character")

@@ -15,7 +15,7 @@ Parts (``--part``, default all):
   in each, the therapist utterances that answer a client utterance and have at least 8 words,
   ``--annomi-turns`` of them evenly spaced; each is graded at level L0, frustration, with the
   client's utterance as the customer line; the session score is the mean turn score.
-- ``move``: accuracy of the move judgement (:class:`~actor.evaluator.MoveJudge`: wording rules,
+- ``move``: accuracy of the move judgement (:class:`~evals.baseline.move.MoveJudge`: wording rules,
   then the nearest example replies; it drives the customer's state before the full grading)
   against the move the gold labels imply (:func:`~actor.evaluator.classify_move` on the human verdicts), with the
   confusion pairs and the median time per judgement.
@@ -36,7 +36,9 @@ import time
 from pathlib import Path
 
 from actor.config import Settings
-from actor.evaluator import CRITERIA, GradeRequest, Grader, MoveJudge, ToneJudge, classify_move
+from actor.evaluator import CRITERIA, GradeRequest, classify_move
+from evals.baseline.grader import Grader, ToneJudge
+from evals.baseline.move import MoveJudge
 from actor.judgement.measure import cohen_kappa
 from actor.llm import chat_model, model_id
 

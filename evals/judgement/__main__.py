@@ -39,7 +39,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 
 from actor.evaluator import GradeRequest
 from actor.judgement.bank import BANK_DIR, CRITERIA, derive_move, load_bank, policy_text, read_rows
@@ -189,7 +188,8 @@ def checks(rows, judge, n: int) -> dict:
 def old_grader(rows, embeddings) -> dict:
     """The previous grader (chat model per criterion, rules after) and the previous move judge."""
     from actor.config import Settings
-    from actor.evaluator import Grader, MoveJudge
+    from evals.baseline.grader import Grader
+    from evals.baseline.move import MoveJudge
     from actor.llm import chat_model, model_id
 
     settings = Settings()

@@ -1,10 +1,11 @@
 """The previous move judgement (wording rules + nearest example replies), kept as the baseline
-``python -m evals.judgement --part old`` measures; the app's move comes from
+``python -m evals.judgement --part old`` measures (and ``python -m evals.actor --moves legacy``
+plays with, :class:`LegacyMoves`); the app's move comes from
 :mod:`actor.judgement` (derived from the fitted verdicts, ``TurnAssessment.move``).
 :class:`MoveJudgement` is this judge's answer (older stored turns hold it as ``move_judgement``).
 
 The customer must answer quickly, so the persona's next state cannot wait for the full
-per-criterion grading (:class:`~actor.evaluator.grader.Grader`, seven model calls).
+per-criterion grading (:class:`~evals.baseline.grader.Grader`, seven model calls).
 :class:`MoveJudge` decides in milliseconds, in this order:
 
 1. deterministic wording (:mod:`actor.evaluator.rules`): a "calm down" phrase, taunt or blame
@@ -33,22 +34,12 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from actor import prompt_files
+from actor.prompt_files import MoveBank
 from actor.evaluator import rules
-from actor.evaluator.assessment import Move
-from actor.evaluator.grader import GradeRequest
+from actor.evaluator.assessment import Move, TurnAssessment
+from actor.evaluator.request import GradeRequest
 
 MOVES: tuple[str, ...] = get_args(Move)
-
-
-class MoveBank(prompt_files.PromptModel):
-    """``prompts/evaluator/moves.yaml``: example replies per move (unknown keys rejected;
-    ``sha256`` set by the loader)."""
-
-    acknowledge: list[str]
-    boundary: list[str]
-    cave: list[str]
-    provoke: list[str]
-    neutral: list[str]
 
 
 def load_bank(path: Path | None = None) -> tuple[MoveBank, str]:
@@ -127,3 +118,17 @@ class MoveJudge:
         move = max(votes, key=votes.get)
         best = next(text for _, m, text in near if m == move)
         return done(move, f"closest to {move} examples such as {best!r}", "neighbours")
+
+
+class LegacyMoves:
+    """The nearest-example move judge (:class:`MoveJudge`) behind the
+    interface the session expects from its judgement (``verdicts(req)`` → an assessment with the
+    move; no criteria)."""
+
+    def __init__(self, embeddings) -> None:
+        self.judge = MoveJudge(embeddings)
+
+    def verdicts(self, req):
+        m = self.judge.judge(req)
+        return TurnAssessment(criteria={}, tip="", move=m.move, status="graded", wording="pending", heads_sha256=m.prompt_sha256,
+                              rubric_sha256="", prompt_sha256="", model_id="move-judge", seconds=m.seconds)

@@ -1,4 +1,7 @@
-"""Per-turn grading: one trainee reply → a :class:`TurnAssessment`.
+"""The previous per-turn grading, kept as the baseline the judgement eval compares with
+(``python -m evals.judgement --part old``; ``python -m evals.evaluator``): the chat model grades
+one trainee reply → a :class:`~actor.evaluator.TurnAssessment`. The app judges with
+:mod:`actor.judgement` instead (fitted heads, no model call for the verdicts).
 
 One call, end to end (:meth:`Grader.grade`):
 
@@ -20,75 +23,23 @@ deterministic findings and ``verdict=None`` for the rest, so no trainee turn is 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from actor import prompt_files
 from actor.domain import LEVEL_DESCRIPTIONS
 from actor.evaluator import rules
 from actor.evaluator.assessment import CriterionResult, TurnAssessment, classify_move
+from actor.evaluator.request import LANGUAGE_NAMES, GradeRequest, RejectedAnswer, load_prompt, retrying
 from actor.evaluator.rubric import Rubric, applicable, default_rubric
 from actor.llm import invoke_when_idle, json_mode, preemptible
 
-LANGUAGE_NAMES = {"nl": "Dutch", "en": "English"}
 REASON_MAX = 240  # characters per reason (keeps the small model's output short)
 TIP_MAX = 200
-
-
-class RejectedAnswer(ValueError):
-    """The model answered, but the answer fails a check (no valid verdict, a tone out of range,
-    a "why" that praises a failure…): :func:`retrying` asks again."""
-
-
-def retrying(runnable: Runnable, retries: int, on: tuple[type[BaseException], ...] = (Exception,)) -> Runnable:
-    """``runnable`` tried up to ``1 + retries`` times while it raises one of ``on`` (LangChain's
-    ``with_retry``, without waiting between attempts); the last attempt's exception is raised."""
-    return runnable.with_retry(retry_if_exception_type=on, stop_after_attempt=1 + retries, wait_exponential_jitter=False)
-
-
-def load_prompt(name: str) -> BaseModel:
-    """The evaluator's prompt file ``prompts/evaluator/<name>.yaml`` through the one loader
-    (:func:`actor.prompt_files.load`): ``criterion`` → :class:`~actor.prompt_files.CriterionPrompt`,
-    ``grade`` → :class:`~actor.prompt_files.GradePrompt`, ``tone``, ``debrief``, ``in_character``
-    → their models (each with ``system``, ``user`` and ``.sha256``). Raises
-    :class:`~actor.prompt_files.PromptFileError` for an invalid file, ``KeyError`` for a name
-    that is not one of them."""
-    return prompt_files.load(f"evaluator/{name}.yaml")
-
-
-@dataclass(frozen=True)
-class GradeRequest:
-    """Everything the grader needs about one turn.
-
-    ``level`` is the customer's escalation level (0–4) when they spoke ``customer_line``;
-    ``scenario`` is the scenario's title, ``scenario_id`` its id (``counter``; empty when
-    unknown: the bank's worked examples are found by it);
-    ``policy`` holds the scenario's policy facts shown to the model (retrieved text);
-    ``policy_text`` the whole policy document, which the deterministic checks search for the
-    amounts and times the employee may promise (default: ``policy`` joined).
-    """
-
-    lang: str
-    customer_line: str
-    reply: str
-    level: int
-    aggression_type: str = "frustration"
-    tactic: str | None = None
-    scenario: str = ""
-    policy: list[str] = field(default_factory=list)
-    policy_text: str = ""
-    scenario_id: str = ""
-
-    @property
-    def allowed(self) -> str:
-        """What the rule checks compare promises with."""
-        return self.policy_text or " ".join(self.policy)
 
 
 def clip(text: str, limit: int) -> str:
