@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from datetime import UTC
+import json
 from pathlib import Path
 
 import pytest
@@ -50,14 +51,35 @@ def test_upgrade_creates_the_schema_once_and_matches_the_models(tmp_path: Path, 
     assert (tmp_path / "data").is_dir() and db.current_revision() is None
     db.upgrade()
     assert {"sessions", "turns", "alembic_version"} <= set(inspect(db.engine).get_table_names())
-    assert db.current_revision() == db.head_revision() == "0002"
+    assert db.current_revision() == db.head_revision() == "0003"
     sid = new_session(db)
     db.upgrade()
-    assert db.current_revision() == "0002" and db.get_session(sid).scenario == "refund"
+    assert db.current_revision() == "0003" and db.get_session(sid).scenario == "refund"
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
         indexes = {i["name"] for t in ("sessions", "turns") for i in inspect(connection).get_indexes(t)}
     assert {"ix_turns_session_id", "ix_turns_parent_id", "ix_sessions_owner", "ix_sessions_created_at"} <= indexes
+    db.close()
+
+
+def test_migration_0003_stores_the_move_once(url: str):
+    import sqlalchemy as sa
+
+    db = Database(url)
+    db.upgrade("0002")  # the schema of older versions: the move in a required column and beside it
+    sid = new_session(db)
+    with db.engine.begin() as connection:
+        for n, assessment in ((1, {"move": "cave"}), (2, None)):
+            connection.execute(sa.text(
+                "INSERT INTO turns (session_id, number, customer_line, reply, move, move_judgement, state_before, "
+                "state_after, assessment, seconds, created_at) VALUES (:sid, :n, 'l', 'r', 'boundary', '{}', '{}', '{}', "
+                ":a, '{}', '2026-12-01 10:00:00')"), {"sid": sid, "n": n, "a": json.dumps(assessment) if assessment else None})
+    db.upgrade()
+    assert db.current_revision() == "0003"
+    with db.engine.connect() as connection:
+        got = connection.execute(sa.text("SELECT number, move FROM turns ORDER BY number")).all()
+        assert "move_judgement" not in {c["name"] for c in inspect(connection).get_columns("turns")}
+    assert [tuple(r) for r in got] == [(1, None), (2, "boundary")]  # judged: the assessment's move; unjudged: kept
     db.close()
 
 
@@ -170,7 +192,7 @@ def test_a_new_database_object_sees_everything(url: str):
     db.set_assessment(t2, {"move": "cave"})
     db.close()
     again = Database(url)
-    assert again.current_revision() == "0002"
+    assert again.current_revision() == "0003"
     assert again.get_session(sid).owner == "ann" and again.get_session(sid).head_turn_id == t3
     assert [[t.id for t in b] for b in again.branches(sid)] == [[t1, t2], [t1, t3]]
     assert again.turn(t2).assessment == {"move": "cave"}

@@ -134,7 +134,7 @@ def test_override_rows_come_from_the_database(tmp_path):
     sid = db.create_session(owner=None, scenario="counter", difficulty="easy", lang="nl", mode="practice", pass_mark=None,
                             show_feedback=True, status="active", opening={"text": "x"}, policy=[], prompt_sha256="",
                             scenario_sha256="")
-    tid = db.add_turn(sid, None, customer_line="Derde keer!", reply="Ok.", move="neutral", move_judgement={},
+    tid = db.add_turn(sid, None, customer_line="Derde keer!", reply="Ok.", move="neutral",
                       state_before={"level": 2, "aggression_type": "instrumental"}, state_after={}, answer=None, seconds={})
     db.add_override(tid, "takes_control", "fail", "no step", "rita")
     db.add_override(tid, "takes_control", "pass", "on second thought", "rita")

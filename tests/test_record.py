@@ -44,7 +44,8 @@ def test_a_stored_record_comes_back_with_the_same_history_state_move_and_assessm
     restored = Session(SCENARIO, "easy", "nl", s.actor, s.judge, opening=s.opening, turns=back)
     assert restored.history == s.history and restored.state == s.state and restored.ended == s.ended
     rows = db.path(sid)
-    assert [r.move for r in rows] == ["provoke", "acknowledge"] and all(r.move_judgement is None for r in rows)  # the move once
+    assert [r.move for r in rows] == [None, None]  # the move is stored once, in the assessment
+    assert [r.assessment["move"] for r in rows] == ["provoke", "acknowledge"]
 
 
 def test_the_exports_are_read_from_the_records(db):
@@ -63,7 +64,7 @@ def test_the_exports_are_read_from_the_records(db):
     summary = review.summarise(db, db.get_session(sid))
     assert summary.turns == 1 and summary.score == t.assessment.score and t.reply in summary.text
     exported = review.export_session(db, sid)["turns"][0]  # the JSON export keeps every column
-    assert exported["id"] == t.id and exported["move"] == "provoke" and "move_judgement" in exported
+    assert exported["id"] == t.id and exported["assessment"]["move"] == "provoke" and exported["move"] is None
 
 
 def test_a_turn_stored_without_verdicts_keeps_its_stored_move_until_graded(db):
@@ -71,7 +72,6 @@ def test_a_turn_stored_without_verdicts_keeps_its_stored_move_until_graded(db):
     t = s.turn(move("acknowledge"), grade=False)
     sid = db.create_session(scenario="counter", difficulty="easy", lang="nl", opening={"text": s.opening.text})
     old = db.add_turn(sid, None, customer_line=t.customer_line, reply=t.reply, move="boundary",
-                      move_judgement={"move": "boundary", "reason": "", "source": "model", "prompt_sha256": ""},
                       state_before=t.model_dump(mode="json")["state_before"], state_after=t.model_dump(mode="json")["state_after"],
                       answer=None, seconds={})
     [back] = db.records(sid)

@@ -128,9 +128,8 @@ class TurnRow(Base):
     """One completed turn (table ``turns``): the customer's line and the trainee's reply to it.
 
     ``parent_id``: the turn this one follows, ``None`` for the reply to the opening line.
-    ``number``: 1-based position in its branch. ``move``: the move the reply was classified as
-(the assessment's move; the column is read only for a turn without an assessment).
-``move_judgement``: the move with its reason, written by older versions only.
+    ``number``: 1-based position in its branch. ``move``: the move of a turn stored without an
+    assessment (``None`` otherwise: the move is the assessment's, stored once).
     ``state_before`` / ``state_after``: persona states as dicts. ``answer``: the customer's answer
     (an ``ActorLine`` as a dict), ``None`` when the scenario ended with this turn.
     ``assessment``: the grade (``TurnAssessment.model_dump()``), ``None`` until graded, with
@@ -145,8 +144,7 @@ class TurnRow(Base):
     number: Mapped[int]
     customer_line: Mapped[str] = mapped_column(Text)
     reply: Mapped[str] = mapped_column(Text)
-    move: Mapped[str] = mapped_column(String(32))
-    move_judgement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    move: Mapped[str | None] = mapped_column(String(32))
     state_before: Mapped[dict[str, Any]] = mapped_column(JSON)
     state_after: Mapped[dict[str, Any]] = mapped_column(JSON)
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -74,10 +74,13 @@ def _check(fields: dict[str, Any], allowed: frozenset[str], what: str) -> None:
 
 def record_columns(record: TurnRecord) -> dict[str, Any]:
     """The :data:`TURN_FIELDS` of ``record`` as JSON-ready column values: ``customer_line``,
-    ``reply``, ``move`` (the record's one move, the judgement's), ``state_before``,
-    ``state_after``, ``answer``, ``assessment`` and ``seconds``. ``move_judgement`` is not written
-    (older rows have it; the move is the assessment's)."""
-    return record.model_dump(mode="json", exclude={"id", "number"})
+    ``reply``, ``state_before``, ``state_after``, ``answer``, ``assessment``, ``seconds`` and
+    ``move``, which is ``None`` when the record has an assessment (the move is stored once, in
+    the assessment; the column keeps it only for a turn without one)."""
+    columns = record.model_dump(mode="json", exclude={"id", "number"})
+    if record.assessment is not None:
+        columns["move"] = None
+    return columns
 
 
 def row_record(row: TurnRow) -> TurnRecord:
@@ -87,7 +90,7 @@ def row_record(row: TurnRow) -> TurnRecord:
     from actor.record import TurnRecord  # the record pulls in the persona and judgement types
 
     return TurnRecord.model_validate({
-        "id": row.id, "number": row.number, "customer_line": row.customer_line, "reply": row.reply, "move": row.move,
+        "id": row.id, "number": row.number, "customer_line": row.customer_line, "reply": row.reply, **({"move": row.move} if row.move else {}),
         "state_before": row.state_before, "state_after": row.state_after, "answer": row.answer,
         "assessment": row.assessment, "seconds": row.seconds or {},
     })
@@ -151,8 +154,9 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         return config
 
-    def upgrade(self) -> None:
-        """Migrate the schema to the newest revision (``alembic upgrade head``); a no-op when current."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema to ``revision`` (default the newest: ``alembic upgrade head``); a
+        no-op when current. Raises ``alembic.util.CommandError`` for an unknown revision."""
         with self.engine.connect() as connection:
             if self.is_sqlite:
                 # batch migrations copy, drop and rename tables; with foreign keys on, dropping
@@ -160,7 +164,7 @@ class Database:
                 connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 connection.commit()
             try:
-                command.upgrade(self._alembic(connection), "head")
+                command.upgrade(self._alembic(connection), revision)
                 connection.commit()
             finally:
                 if self.is_sqlite:
