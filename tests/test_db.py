@@ -80,6 +80,15 @@ def test_migration_0003_stores_the_move_once(url: str):
         got = connection.execute(sa.text("SELECT number, move FROM turns ORDER BY number")).all()
         assert "move_judgement" not in {c["name"] for c in inspect(connection).get_columns("turns")}
     assert [tuple(r) for r in got] == [(1, None), (2, "boundary")]  # judged: the assessment's move; unjudged: kept
+    from alembic import command
+
+    with db.engine.connect() as connection:  # and back: the column required again, filled from the assessment
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        command.downgrade(db._alembic(connection), "0002")
+        connection.commit()
+        got = connection.execute(sa.text("SELECT number, move FROM turns ORDER BY number")).all()
+    assert [tuple(r) for r in got] == [(1, "cave"), (2, "boundary")] and db.current_revision() == "0002"
     db.close()
 
 
