@@ -73,6 +73,19 @@ def test_a_turn_streams_is_stored_and_graded_in_the_background(db):
     assert shown.tip == graded.assessment["tip"] and "wording" in service.view(live.id).turns[0].seconds
 
 
+def test_the_grading_thread_hands_its_result_over_and_never_changes_the_sessions_records(db):
+    service = RehearsalService(bench(["Nou, dat werd tijd.", "En nu dan?"]), db)
+    live = service.start("counter", "easy", "nl")
+    play(service, live.id, ACK)
+    record = live.session.turns[0]
+    service.wait_for_grades(live.id, timeout=30)
+    assert record.assessment.wording == "pending" and "wording" not in record.seconds  # not touched by the worker
+    assert service.view(live.id).turns[0].assessment.wording == "rubric"  # readers see the result at once
+    play(service, live.id, NEUTRAL)  # the session's own thread takes it in, as a new record
+    assert live.session.turns[0] is not record and live.session.turns[0].assessment.wording == "rubric"
+    assert "wording" in live.session.turns[0].seconds
+
+
 def test_a_restarted_service_restores_the_session_and_grades_what_was_left(db):
     first = RehearsalService(bench(["Ik wacht al een uur.", "En nu?"], grades=0), db)
     live = first.start("counter", "easy", "nl")

@@ -92,6 +92,11 @@ class ForegroundGate:
             self._cond.wait_for(lambda: self._active == 0, timeout=self.max_wait)
 
 
+def _worded(turn: TurnRecord, assessment: TurnAssessment, seconds: dict[str, float]) -> TurnRecord:
+    """A copy of ``turn`` with its worded ``assessment`` and the grading's ``seconds`` added."""
+    return turn.model_copy(update={"assessment": assessment, "seconds": {**turn.seconds, **seconds}})
+
+
 @dataclass
 class Live:
     """A session loaded in this process: the session (its turns carry their database ids), a
@@ -100,7 +105,9 @@ class Live:
 
     Readers do not touch ``session`` directly: the thread that changed the session (holding
     ``lock``) calls :meth:`publish`, the grading thread calls :meth:`hand_over`, and readers
-    call :meth:`snapshot`; all three take the view lock.
+    call :meth:`snapshot`; all three take the view lock. The grading thread never changes the
+    session's records: it hands its result over, and :meth:`snapshot` shows it at once;
+    :meth:`publish` (on the session's own thread) then puts it in the session as a new record.
     """
 
     id: str
@@ -111,24 +118,32 @@ class Live:
     _view_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _turns: tuple[TurnRecord, ...] = field(default=(), repr=False)
     _state: PersonaState | None = field(default=None, repr=False)
+    _worded: dict[int, tuple[TurnAssessment, dict[str, float]]] = field(default_factory=dict, repr=False)
 
     def publish(self) -> None:
-        """Make the session's current branch and state what :meth:`snapshot` returns."""
+        """Call holding ``lock``: put the assessments handed over since the last call into the
+        session (each as a new record in place of the old one), then make the session's current
+        branch and state what :meth:`snapshot` returns."""
         with self._view_lock:
-            self._turns, self._state = tuple(self.session.turns), self.session.state
+            turns = self.session.turns
+            for i, turn in enumerate(turns):
+                if turn.id in self._worded:
+                    turns[i] = _worded(turn, *self._worded.pop(turn.id))
+            self._turns, self._state = tuple(turns), self.session.state
 
-    def hand_over(self, turn: TurnRecord, assessment: TurnAssessment, seconds: dict[str, float]) -> None:
-        """Give ``turn`` (one of the session's turns) its worded ``assessment`` and the timings
-        ``seconds`` of the grading, under the view lock."""
+    def hand_over(self, turn_id: int, assessment: TurnAssessment, seconds: dict[str, float]) -> None:
+        """From the grading thread: the worded ``assessment`` of turn ``turn_id`` and the
+        timings ``seconds`` of its grading. Shown by :meth:`snapshot` at once, put in the
+        session at the next :meth:`publish`."""
         with self._view_lock:
-            turn.assessment = assessment
-            turn.seconds = {**turn.seconds, **seconds}
+            self._worded[turn_id] = (assessment, seconds)
 
     def snapshot(self) -> tuple[tuple[TurnRecord, ...], PersonaState]:
-        """``(turns, state)``: copies of the published active branch's records (assessments as
-        last handed over) and the persona state after them."""
+        """``(turns, state)``: copies of the published active branch's records (with the
+        assessments handed over since) and the persona state after them."""
         with self._view_lock:
-            return tuple(t.model_copy(update={"seconds": dict(t.seconds)}) for t in self._turns), self._state
+            return tuple(_worded(t, *self._worded[t.id]) if t.id in self._worded else
+                         t.model_copy(update={"seconds": dict(t.seconds)}) for t in self._turns), self._state
 
     def busy(self) -> bool:
         """Whether a turn or a retry holds the session, or a grading of it is still running."""
@@ -356,6 +371,7 @@ class RehearsalService:
         live = self._hold(session_id, user, blocking=False)
         try:
             self._check_reply(live, self.row(session_id, user), reply)  # again: another request may have come first
+            live.publish()  # the feedback worded since the last turn is in the session (tips not to repeat)
             parent_id = live.session.turns[-1].id if live.session.turns else None
             with self.gate.active():
                 turn = None
@@ -382,9 +398,10 @@ class RehearsalService:
         hand it over to readers."""
         def grade() -> None:
             own = turn.model_copy(update={"seconds": {}})  # worded privately: readers never see it half-way
-            assessment = live.session.grade(own)
+            tips = [t.assessment.tip for t in live.snapshot()[0] if t.assessment is not None and t.assessment.tip]
+            assessment = live.session.grade(own, avoid=tips)
             self.db.set_assessment(turn.id, assessment.model_dump())
-            live.hand_over(turn, assessment, own.seconds)
+            live.hand_over(turn.id, assessment, own.seconds)
 
         live.pending[turn.id] = self._grading.submit(grade)
 
