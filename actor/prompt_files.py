@@ -317,9 +317,6 @@ def parse(name: str, text: str) -> BaseModel:
 def _with_hash(model: M, sha: str) -> M:
     if isinstance(model, PromptModel):
         model._sha256 = sha
-        return model
-    if "sha256" in type(model).model_fields:  # Scenario keeps its hash as a field
-        return model.model_copy(update={"sha256": sha})
     return model
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
+import yaml
 
 from actor.persona.scenario import Difficulty
 from actor.persona.state import PersonaState, TurnSignals, initial_state, next_state
@@ -182,15 +185,22 @@ def test_scenario_files_are_valid_and_bilingual():
 def test_a_scenario_with_an_unknown_key_is_rejected(tmp_path):
     from pathlib import Path
 
-    from pydantic import ValidationError
-
     from actor.persona.scenario import load_scenario
+    from actor.prompt_files import PromptFileError
 
     src = Path(__file__).resolve().parents[1] / "prompts" / "scenarios" / "counter.yaml"
     bad = tmp_path / "counter.yaml"
     bad.write_text(src.read_text() + "\nmood: grumpy\n")
-    with pytest.raises(ValidationError, match="mood"):
+    with pytest.raises(PromptFileError, match="mood"):
         load_scenario(bad)
+    (tmp_path / "other.yaml").write_text(src.read_text())
+    with pytest.raises(PromptFileError, match="the file name"):  # an id must match its file
+        load_scenario(tmp_path / "other.yaml")
+    src_data = yaml.safe_load(src.read_text())
+    (tmp_path / "hashed.yaml").write_text(yaml.safe_dump({**src_data, "sha256": "0" * 64}))
+    with pytest.raises(PromptFileError, match="sha256"):  # the hash is the loader's, never the file's
+        load_scenario(tmp_path / "hashed.yaml")
+    assert load_scenario(src).sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
 
 
 def test_the_state_machine_loads_without_the_judgement_or_the_model_stack():

@@ -7,14 +7,14 @@ that set the persona's starting state and how it reacts (see :mod:`actor.persona
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from actor import prompt_files
 from actor.domain import PROMPTS_DIR, Bilingual
+from actor.prompt_files import PromptModel
 
 AggressionType = Literal["frustration", "instrumental", "white_collar"]
 DifficultyName = Literal["easy", "medium", "hard"]
@@ -55,10 +55,11 @@ class Customer(BaseModel):
     hidden_facts: tuple[HiddenFact, ...] = Field(min_length=1)
 
 
-class Scenario(BaseModel):
-    """One rehearsal scenario (``id`` matches the knowledge base's scenario ids)."""
+class Scenario(PromptModel):
+    """One rehearsal scenario, ``prompts/scenarios/<id>.yaml`` (``id`` matches the knowledge
+    base's scenario ids and the file name). Unknown keys are rejected; ``sha256`` is the hash
+    of the file the loader read, not a field."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     id: Literal["counter", "phone", "office", "intimidation"]
     title: Bilingual
     briefing: Bilingual
@@ -67,7 +68,6 @@ class Scenario(BaseModel):
     customer: Customer
     opening_line: Bilingual
     difficulties: dict[DifficultyName, Difficulty]
-    sha256: str = ""
 
     @field_validator("difficulties")
     @classmethod
@@ -78,9 +78,10 @@ class Scenario(BaseModel):
 
 
 def load_scenario(path: Path) -> Scenario:
-    """Load and validate one scenario file (``pydantic.ValidationError``, ``FileNotFoundError``)."""
-    raw = path.read_bytes()
-    return Scenario.model_validate({**yaml.safe_load(raw), "sha256": hashlib.sha256(raw).hexdigest()})
+    """One scenario file through the one loader (:func:`actor.prompt_files.read`, with its
+    sha256). Raises :class:`~actor.prompt_files.PromptFileError` (a ``ValueError``) for an
+    invalid file or an ``id`` other than the file name, ``FileNotFoundError``."""
+    return prompt_files.read(path, f"scenarios/{Path(path).name}")
 
 
 def load_scenarios(folder: Path | None = None) -> dict[str, Scenario]:

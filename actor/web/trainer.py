@@ -20,14 +20,12 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-import yaml
 
 from actor import prompt_files, trial
 from actor.auth import Users
 from actor.db import Database
 from actor.evaluator.rubric import PROMPTS_DIR
-from actor.persona.actor import Actor, PersonaPrompt, Utterance
-from actor.persona.scenario import Scenario
+from actor.persona.actor import Actor, Utterance
 from actor.persona.state import initial_state
 from actor.web.render import text as as_text
 
@@ -72,16 +70,17 @@ def may_train(users: Users, request: gr.Request | None) -> bool:
 def preview(path: str, text: str, bench) -> str:
     """The customer's prompt for the first turn of a session (medium difficulty, Dutch), as the
     model will see it: for a scenario file with ``text`` as that scenario, for the customer's
-    prompt file with the counter scenario. Other files have no preview."""
+    prompt file with the counter scenario. Other files have no preview. Raises
+    :class:`~actor.prompt_files.PromptFileError` for an invalid text."""
     if path.startswith("scenarios/"):
-        scenario = Scenario.model_validate(yaml.safe_load(text))
+        scenario = prompt_files.parse(path, text)
     elif path == "persona/customer.yaml":
         scenario = bench.scenarios.get("counter") or next(iter(bench.scenarios.values()))
     else:
         return "_No preview for this file: it does not shape the customer's prompt._"
     actor = Actor(bench.persona_model, scenario, "nl", bench.retriever)
     if path == "persona/customer.yaml":
-        actor.prompt = PersonaPrompt.model_validate(yaml.safe_load(text)["nl"])
+        actor.prompt = prompt_files.parse(path, text).nl
     state = initial_state(scenario.difficulties["medium"])
     history = [Utterance("customer", scenario.opening_line("nl"))]
     history.append(Utterance("employee", "Goedemiddag, wat kan ik voor u doen?"))
@@ -100,7 +99,7 @@ def run_version(bench, path: str, text: str, names: list[str], difficulty: str) 
     problems = problems_of(path, text)
     if problems:
         raise ValueError("; ".join(problems))
-    data = yaml.safe_load(text)
+    edited = prompt_files.parse(path, text)  # the model the app would load from this text
     available = trial.scripts()
     results, parts = [], []
     for name in names:
@@ -109,10 +108,10 @@ def run_version(bench, path: str, text: str, names: list[str], difficulty: str) 
             if scenario_id != Path(path).stem:
                 continue
             session = trial.play(bench, scenario_id, lang, difficulty, trial.load_script(available[name]),
-                                 scenario=Scenario.model_validate(data))
+                                 scenario=edited)
         elif path == "persona/customer.yaml":
             session = trial.play(bench, scenario_id, lang, difficulty, trial.load_script(available[name]),
-                                 persona_prompt=PersonaPrompt.model_validate(data[lang]))
+                                 persona_prompt=getattr(edited, lang))
         else:
             raise ValueError("only scenarios and the customer's prompt can be tried out")
         results.append({"script": name, **trial.figures(session)})
