@@ -114,19 +114,19 @@ def build_reviewer(db: Database, users: Users, downloads: Downloads, scenarios=d
         empty = {"pass_rate": ["criterion", "pass_rate"], "failures": ["criterion", "failures"],
                  "over_time": ["date", "score", "scenario"], "per_scenario": ["scenario", "score"]}
         frames = {k: f if len(f) else pd.DataFrame(columns=empty[k]) for k, f in frames.items()}
-        return (pd.DataFrame(rows, columns=COLUMNS), frames["pass_rate"], frames["failures"], frames["over_time"],
-                frames["per_scenario"], [s.id for s in found])
+        return {table: pd.DataFrame(rows, columns=COLUMNS), pass_rate: frames["pass_rate"], failures: frames["failures"],
+                over_time: frames["over_time"], per_scenario: frames["per_scenario"], found_ids: [s.id for s in found]}
 
     filters = [owner, scenario, lang, mode, since, until, min_score, max_score, text]
-    search.click(on_search, filters, [table, pass_rate, failures, over_time, per_scenario, found_ids])
+    search.click(on_search, filters, {table, pass_rate, failures, over_time, per_scenario, found_ids})
 
     def on_select(evt: gr.SelectData, request: gr.Request):
         guard(request)
         row = evt.row_value if evt.row_value else None
         sid = row[0] if row else ""
-        return sid, review.export_markdown(db, sid) if sid else ""
+        return {session_id: sid, transcript: review.export_markdown(db, sid) if sid else ""}
 
-    table.select(on_select, None, [session_id, transcript])
+    table.select(on_select, None, {session_id, transcript})
 
     def on_open(sid, request: gr.Request):
         guard(request)
@@ -153,18 +153,18 @@ def build_reviewer(db: Database, users: Users, downloads: Downloads, scenarios=d
             raise gr.Error("Say why you override the evaluator (the comment is kept beside both verdicts).")
         db.add_override(turn_id(sid, number), cid, v, why.strip(), getattr(request, "username", None) or "reviewer")
         gr.Info("Override saved; the evaluator's verdict stays visible beside it.")
-        return review.export_markdown(db, sid.strip()), "", None
+        return {transcript: review.export_markdown(db, sid.strip()), comment: "", verdict: None}
 
-    save_override.click(on_override, [session_id, turn, criterion, verdict, comment], [transcript, comment, verdict])
+    save_override.click(on_override, [session_id, turn, criterion, verdict, comment], {transcript, comment, verdict})
 
     def on_comment(sid, number, why, request: gr.Request):
         guard(request)
         if not why.strip():
             raise gr.Error("Type the comment first.")
         db.add_comment(turn_id(sid, number), getattr(request, "username", None) or "reviewer", why.strip())
-        return review.export_markdown(db, sid.strip()), ""
+        return {transcript: review.export_markdown(db, sid.strip()), comment: ""}
 
-    add_comment.click(on_comment, [session_id, turn, comment], [transcript, comment])
+    add_comment.click(on_comment, [session_id, turn, comment], {transcript, comment})
 
     def on_export(fmt: str):
         def run(ids_text, found, request: gr.Request):

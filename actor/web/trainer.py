@@ -94,11 +94,11 @@ def preview(path: str, text: str, bench) -> str:
 def run_version(bench, path: str, text: str, names: list[str], difficulty: str) -> tuple[list[dict], str]:
     """Play the scripted trainees ``names`` against ``text`` as the file ``path`` (a scenario or
     the customer's prompt): ``(figures per script, the transcripts as Markdown)``. Raises
-    ``ValueError`` for another kind of file, a text over :data:`MAX_FILE_BYTES` or an invalid
-    text. The transcripts show every line as text."""
+    :class:`~actor.prompt_files.PromptFileError` (a ``ValueError`` with ``problems``) for
+    another kind of file, a text over :data:`MAX_FILE_BYTES` or an invalid text. The transcripts show every line as text."""
     problems = problems_of(path, text)
     if problems:
-        raise ValueError("; ".join(problems))
+        raise prompt_files.PromptFileError(problems)
     edited = prompt_files.parse(path, text)  # the model the app would load from this text
     available = trial.scripts()
     results, parts = [], []
@@ -113,7 +113,7 @@ def run_version(bench, path: str, text: str, names: list[str], difficulty: str) 
             session = trial.play(bench, scenario_id, lang, difficulty, trial.load_script(available[name]),
                                  persona_prompt=getattr(edited, lang))
         else:
-            raise ValueError("only scenarios and the customer's prompt can be tried out")
+            raise prompt_files.PromptFileError(["only scenarios and the customer's prompt can be tried out"])
         results.append({"script": name, **trial.figures(session)})
         lines = [f"**{as_text(name)}** — final L{session.state.level} ({as_text(session.state.outcome or 'open')})", "",
                  f"- customer: {as_text(session.opening.text)}"]
@@ -186,11 +186,12 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         guard(request)
         choices = version_choices(p)
         scenario_id = Path(p).stem if p.startswith("scenarios/") else None
-        return ((PROMPTS_DIR / p).read_text(encoding="utf-8"), "", "", choices,
-                gr.update(choices=[("the file on disk", 0), *choices["choices"]], value=0),
-                gr.update(choices=list(trial.scripts(scenario_id)), value=[n for n in trial.scripts(scenario_id, "nl") if n.endswith(("-skilled", "-unskilled"))][:2]))
+        default_scripts = [n for n in trial.scripts(scenario_id, "nl") if n.endswith(("-skilled", "-unskilled"))][:2]
+        return {editor: (PROMPTS_DIR / p).read_text(encoding="utf-8"), status: "", prompt_preview: "", versions: choices,
+                version_a: gr.update(choices=[("the file on disk", 0), *choices["choices"]], value=0),
+                script_names: gr.update(choices=list(trial.scripts(scenario_id)), value=default_scripts)}
 
-    load_outputs = [editor, status, prompt_preview, versions, version_a, script_names]
+    load_outputs = {editor, status, prompt_preview, versions, version_a, script_names}
     load.click(on_load, path, load_outputs)
     path.change(on_load, path, load_outputs)
 
@@ -200,11 +201,11 @@ def build_trainer(db: Database, users: Users, bench) -> None:
             raise gr.Error("Pick at least one scripted trainee.")
         try:
             results, transcripts = run_version(bench, p, text, names, level)
-        except ValueError as exc:
-            return gr.update(), report(str(exc).split("; "))
-        return figures_table({"this text": results}), transcripts
+        except prompt_files.PromptFileError as exc:
+            return {trial_transcripts: report(exc.problems)}
+        return {trial_table: figures_table({"this text": results}), trial_transcripts: transcripts}
 
-    try_it.click(on_try, [path, editor, script_names, difficulty], [trial_table, trial_transcripts])
+    try_it.click(on_try, [path, editor, script_names, difficulty], {trial_table, trial_transcripts})
 
     def on_ab(p, text, vid, names, level, request: gr.Request, progress=gr.Progress()):
         guard(request)
@@ -217,11 +218,11 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         try:
             a, a_md = run_version(bench, p, a_text, names, level)
             b, b_md = run_version(bench, p, text, names, level)
-        except ValueError as exc:
-            return gr.update(), report(str(exc).split("; "))
-        return figures_table({"A": a, "B": b}), f"#### A\n\n{a_md}\n\n#### B\n\n{b_md}"
+        except prompt_files.PromptFileError as exc:
+            return {trial_transcripts: report(exc.problems)}
+        return {trial_table: figures_table({"A": a, "B": b}), trial_transcripts: f"#### A\n\n{a_md}\n\n#### B\n\n{b_md}"}
 
-    ab_run.click(on_ab, [path, editor, version_a, script_names, difficulty], [trial_table, trial_transcripts])
+    ab_run.click(on_ab, [path, editor, version_a, script_names, difficulty], {trial_table, trial_transcripts})
 
     def report(problems: list[str]) -> str:
         if not problems:
@@ -239,10 +240,10 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         try:
             sha = save_edit(p, text, getattr(request, "username", None) or "trainer", db, bench)
         except prompt_files.PromptFileError as exc:
-            return report(exc.problems), gr.update()
-        return f"✓ saved as version `{sha[:12]}`", version_choices(p)
+            return {status: report(exc.problems)}
+        return {status: f"✓ saved as version `{sha[:12]}`", versions: version_choices(p)}
 
-    save.click(on_save, [path, editor], [status, versions])
+    save.click(on_save, [path, editor], {status, versions})
 
     def on_preview(p, text, request: gr.Request):
         guard(request)
