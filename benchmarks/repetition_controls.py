@@ -33,6 +33,8 @@ SETTINGS = {  # label: (llama.cpp sampling arguments, with the actor's steering)
     "default (repeat 1.1)": ({}, False),
     "presence 0.6": ({"presence_penalty": 0.6}, False),
     "steering (word-start repeat penalty, L2+ banned words)": ({}, True),
+    "steering, run penalty ×2": ({"repeat_strength": 2.0}, True),
+    "steering, run penalty ×4": ({"repeat_strength": 4.0}, True),
 }
 
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--difficulty", default="medium")
     parser.add_argument("--transcripts", type=Path, help="histories from `python -m evals.actor --out FILE` instead of playing")
     parser.add_argument("--only", default="", help="only transcripts whose name contains this (e.g. -nl-)")
+    parser.add_argument("--exclude", default=None, help="leave out transcripts whose name contains this (e.g. phone-)")
     parser.add_argument("--settings", nargs="+", help="labels of SETTINGS to run (default: all)")
     parser.add_argument("--show", action="store_true", help="print every draft with its reasons (to read them)")
     args = parser.parse_args(argv)
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     cases = []  # (actor, history, state)
     if args.transcripts:
         for name, data in json.loads(args.transcripts.read_text(encoding="utf-8")).items():
-            if args.only not in name:
+            if args.only not in name or (args.exclude and args.exclude in name):
                 continue
             actor = bench.new_session(data["scenario"], data["difficulty"], data["lang"]).actor
             history = [Utterance("customer", data["opening"]["text"])]
@@ -78,29 +81,32 @@ def main(argv: list[str] | None = None) -> None:
             if t.answer:
                 history.append(Utterance("customer", t.answer.text))
     print(f"{len(cases)} turns; {args.drafts} drafts per turn and setting")
-    for label, (sampling, steer) in SETTINGS.items():
-        if args.settings and not any(x in label for x in args.settings):
-            continue
-        counts = {"repeat": 0, "echo": 0, "any": 0}
-        seconds, n = [], 0
-        for actor, history, state in cases:
-            tactic = pick_tactic(state)
-            changed = actor.stage_direction(history, state)
-            messages = actor.messages(history, state, tactic, actor.examples(tactic, state), changed)
+    labels = [label for label in SETTINGS if not args.settings or any(x in label for x in args.settings)]
+    counts = {label: {"repeat": 0, "echo": 0, "any": 0, "n": 0} for label in labels}
+    seconds: dict[str, list[float]] = {label: [] for label in labels}
+    for actor, history, state in cases:  # every setting drafts from the same prompt, evaluated once
+        tactic = pick_tactic(state)
+        changed = actor.stage_direction(history, state)
+        messages = actor.messages(history, state, tactic, actor.examples(tactic, state), changed)
+        for label in labels:
+            sampling, steer = SETTINGS[label]
             steering = actor.steering(history, changed, state.level) if steer else {}
             for seed in range(args.drafts):
                 start = time.perf_counter()
                 raw = actor.draft(messages, seed=1000 + seed, **sampling, **steering)
-                seconds.append(time.perf_counter() - start)
+                seconds[label].append(time.perf_counter() - start)
                 reasons = actor.check(tidy_line(raw), raw, history, state.level)
-                n += 1
-                counts["repeat"] += "repeats an earlier line" in reasons
-                counts["echo"] += "echoes the employee" in reasons
-                counts["any"] += bool(reasons)
+                c = counts[label]
+                c["n"] += 1
+                c["repeat"] += "repeats an earlier line" in reasons
+                c["echo"] += "echoes the employee" in reasons
+                c["any"] += bool(reasons)
                 if args.show:
-                    print(f"  L{state.level} {tidy_line(raw)!r} {reasons or ''}", flush=True)
-        print(f"{label:32s} repeats {counts['repeat'] / n:5.1%}  echoes {counts['echo'] / n:5.1%}  "
-              f"rejected {counts['any'] / n:5.1%}  {statistics.mean(seconds):.2f} s/draft  (n={n})", flush=True)
+                    print(f"  {label[:24]:24s} L{state.level} {tidy_line(raw)!r} {reasons or ''}", flush=True)
+    for label in labels:
+        c, n = counts[label], max(counts[label]["n"], 1)
+        print(f"{label:56s} repeats {c['repeat'] / n:5.1%}  echoes {c['echo'] / n:5.1%}  rejected {c['any'] / n:5.1%}  "
+              f"{statistics.mean(seconds[label] or [0]):.2f} s/draft  (n={c['n']})", flush=True)
 
 
 if __name__ == "__main__":

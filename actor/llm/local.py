@@ -487,7 +487,7 @@ class RepeatPenalty:
 
 
 def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_words: Sequence[str] = (),
-                       ban_openings: Sequence[str] = (), continuing: bool = False):
+                       ban_openings: Sequence[str] = (), continuing: bool = False, strength: float = REPEAT_MULTIPLIER):
     """A ``LogitsProcessorList`` with one :class:`RepeatPenalty`: runs of ``avoid`` texts (each
     tokenised as it starts a line and as it continues one, since a leading space changes the
     tokens) are penalised; each of ``ban_words`` that is a single token in one of its spellings
@@ -495,7 +495,7 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
     start with any of ``ban_openings`` (phrases of two or more words, as typed); with
     ``continuing``, its first token must begin a new word (the answer continues a shown text)
     and ``ban_openings`` are what may not follow the shown text (one word or more, each after a
-    space)."""
+    space). ``strength``: the run penalty's multiplier (logits at the allowance)."""
     from llama_cpp import LogitsProcessorList
 
     llama = loaded.llama
@@ -518,7 +518,8 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
         elif head:
             openings.append(tok(head) + tok(" " + last)[:1])
     mask = loaded.word_start_mask() if continuing else None
-    return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings, first_word_start=mask)])
+    return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings, multiplier=strength,
+                                              first_word_start=mask)])
 
 
 def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
@@ -578,7 +579,8 @@ class LocalChatModel(BaseChatModel):
     """The context keeps the last prompt's KV cache: a prompt that starts like the previous one
     only evaluates the new tokens (callers may pre-evaluate a known prefix)."""
     supports_avoid: bool = True
-    """Calls accept ``avoid``, ``ban_words`` and ``ban_openings`` (see :class:`RepeatPenalty`)."""
+    """Calls accept ``avoid``, ``ban_words``, ``ban_openings`` and ``repeat_strength`` (see
+    :class:`RepeatPenalty` and :func:`steering_processor`)."""
     supports_continue: bool = True
     """Streamed calls accept ``continue_from``: text the assistant's answer already starts with
     (the prompt ends inside the answer; the stream yields only what follows it)."""
@@ -629,8 +631,9 @@ class LocalChatModel(BaseChatModel):
         kwargs.pop("priority", None)
         steer = {k: kwargs.pop(k) or () for k in ("avoid", "ban_words", "ban_openings") if k in kwargs}
         continuing = bool(kwargs.pop("continuing", False))
+        strength = kwargs.pop("repeat_strength", REPEAT_MULTIPLIER)
         if any(steer.values()) or continuing:
-            params["logits_processor"] = steering_processor(self.loaded(), **steer, continuing=continuing)
+            params["logits_processor"] = steering_processor(self.loaded(), **steer, continuing=continuing, strength=strength)
         if kwargs:
             raise TypeError(f"unsupported arguments for the local model: {sorted(kwargs)}")
         return params
