@@ -506,3 +506,13 @@ def test_a_continuation_that_starts_a_second_line_is_stopped_at_once():
     assert "winkel" in list(actor._raw_drafts([]))[-1]  # a fresh draft: the leading newline is no second line
     drafts = list(actor._raw_drafts([], continue_from="Ik"))
     assert drafts[-1] == "\nIk" and actor.model.continued[-1] == "Ik"  # after "Ik": a second line, stopped at once
+
+
+def test_from_l3_the_drafts_may_not_open_as_a_satisfied_customer():
+    from actor.persona.guard import SATISFIED_OPENINGS, check_line
+
+    actor = Actor(Recording(responses=["x"], calls=[]), SCENARIO, "nl", FakeRetriever())
+    assert "Dat is goed" in actor.steering(HISTORY, "", 3)["ban_openings"]
+    assert "Dat is goed" not in actor.steering(HISTORY, "", 2)["ban_openings"]  # at L2 it may still be said
+    for lang, openings in SATISFIED_OPENINGS.items():  # each banned opening is one the guard rejects at L3
+        assert all("too cooperative for L3" in check_line(f"{o}.", lang, level=3) for o in openings), lang

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from actor.persona.concern import ReplyReader, asks_role_reversal
 from actor.persona.guard import (
     COOPERATIVE_OPENINGS,
+    SATISFIED_OPENINGS,
     COOPERATIVE_WORDS,
     MAX_WORDS,
     NARRATION_OPENINGS,
@@ -648,7 +649,8 @@ class Actor:
         customer's earlier lines and the rejected drafts: a short line is too short for
         ``avoid`` to catch) and, from L2 on, ``ban_words``
         and more ``ban_openings`` (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
-        :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`)."""
+        :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`); from L3 on also
+        :data:`~actor.persona.guard.SATISFIED_OPENINGS` ("Dat is goed.")."""
         vary: dict = {}
         seed = getattr(self.model, "seed", None)
         if attempt and isinstance(seed, int):
@@ -663,6 +665,8 @@ class Actor:
             if level >= 2:
                 vary["ban_words"] = list(COOPERATIVE_WORDS[self.lang])
                 vary["ban_openings"] += list(COOPERATIVE_OPENINGS[self.lang])
+            if level >= 3:
+                vary["ban_openings"] += list(SATISFIED_OPENINGS[self.lang])
         return vary
 
     def avoided(self, history: list[Utterance], changed: str) -> list[str]:

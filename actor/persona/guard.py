@@ -92,6 +92,11 @@ COOPERATIVE_OPENINGS = {  # openings of _COOPERATIVE, which the embedded model i
     "nl": ("Ik begrijp",),
     "en": ("I understand", "I see"),
 }
+SATISFIED_OPENINGS = {  # openings of _SATISFIED, which the embedded model is kept from starting with at L3+
+    "nl": ("Dat is goed", "Het is goed", "Dat is heel goed", "Het is heel goed", "Dat is prima", "Het is prima",
+           "Ik ben blij"),
+    "en": ("That's fine", "That's good", "That's great", "It's fine", "It's good", "That is fine", "I'm glad", "I'm happy"),
+}
 _STOPWORDS = {
     "nl": {"de", "het", "een", "ik", "u", "je", "jij", "niet", "dat", "is", "en", "van", "wat", "nu", "hier", "mijn", "jullie",
            "maar", "met", "voor", "op", "dit", "wil", "ben", "heb", "zijn", "geen", "nog", "al", "wel", "toch", "hoe", "waarom"},
