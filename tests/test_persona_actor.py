@@ -467,12 +467,21 @@ def test_a_whole_sentence_shown_ends_the_line_when_the_rest_keeps_failing():
 
 
 def test_an_unfinished_start_trails_off_into_the_fallback_and_a_bad_start_is_never_shown():
-    model = Continuing(responses=["Medewerker: Goedemiddag, waarmee kan ik helpen?", "Ik zeg: Derde keer dat ik hier sta!",
+    model = Continuing(responses=["Medewerker: Goedemiddag, waarmee kan ik helpen?", "Nou zeg: Derde keer dat ik hier sta!",
                                   " Derde keer dat ik hier sta!"], continued=[])
     shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=3))
     assert not any("Medewerker" in s or "Goedemiddag" in s for s in shown)
-    assert model.continued == [None, None, "Ik"]
-    assert line.path == "fallback" and line.text.startswith("Ik… ") and len(line.text) > len("Ik… ")
+    assert model.continued == [None, None, "Nou"]
+    assert line.path == "fallback" and line.text.startswith("Nou… ") and len(line.text) > len("Nou… ")
+    assert all(b.startswith(a) for a, b in zip(shown, shown[1:])) and shown[-1] == line.text
+
+
+def test_a_fallback_line_that_begins_with_the_shown_word_goes_on_from_it():
+    model = Continuing(responses=["Ik zeg: Derde keer dat ik hier sta!", " zeg: Derde keer dat ik hier sta!",
+                                  " Derde keer dat ik hier sta!"], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever(), max_attempts=3))
+    assert shown[0] == "Ik" and line.path == "fallback"
+    assert line.text == "Ik sta hier nu al een half uur!"  # the playbook line that starts with it, not "Ik… Ik sta …"
     assert all(b.startswith(a) for a, b in zip(shown, shown[1:])) and shown[-1] == line.text
 
 

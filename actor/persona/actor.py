@@ -630,8 +630,8 @@ class Actor:
                 yield ActorLine(shown, "model" if attempt == 0 else "regenerated", tactic, self.prompt_sha256, rejected,
                                 seconds={"shown": shown_at, "line": time.perf_counter() - start})
                 return
-        text = self._fallback(examples, history, state)
-        if shown:  # the started sentence trails off into the fallback line
+        text = self._fallback(examples, history, state, start=shown)
+        if shown and not text.startswith(shown + " "):  # the started sentence trails off into the fallback line
             trail = "" if shown.endswith(("…", "...")) else " …" if shown[-1] in ",;:" else "…"
             text = f"{shown}{trail} {text}"
         yield text
@@ -710,10 +710,12 @@ class Actor:
         closing = self._prompt.closing
         return list(closing.resolved if state.outcome == "resolved" else closing.ended)
 
-    def _fallback(self, examples: list[str], history: list[Utterance], state: PersonaState) -> str:
+    def _fallback(self, examples: list[str], history: list[Utterance], state: PersonaState, start: str = "") -> str:
         """The first candidate that passes :meth:`check`: after a role-reversal attempt the prompt's
-        in-character lines first, otherwise the playbook lines first; when none passes, the
-        candidate least like anything said before (never empty)."""
+        in-character lines first, otherwise the playbook lines first; with ``start`` (the words
+        already shown), the candidates that begin with them before the others (the line then
+        goes on from what is shown instead of trailing off: not "Ik… Ik ken een journalist");
+        when none passes, the candidate least like anything said before (never empty)."""
         stay = list(self._prompt.stay_in_role)
         last = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
         if state.ended:
@@ -722,6 +724,8 @@ class Actor:
             candidates = stay + examples
         else:
             candidates = examples + stay
+        if start:
+            candidates = sorted(candidates, key=lambda t: not t.startswith(start + " "))  # stable: order kept otherwise
         for text in candidates:
             if not self.check(text, text, history, 0 if state.outcome == "resolved" else state.level):
                 return text
