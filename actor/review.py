@@ -123,7 +123,9 @@ def _row(obj) -> dict[str, Any]:
 
 
 def export_session(db: Database, session_id: str) -> dict[str, Any]:
-    """Everything stored about one session as JSON-ready data. Raises ``KeyError``."""
+    """Everything stored about one session as JSON-ready data (every column; a turn's ``move``
+    is filled from its assessment, so a reader of the export, or an older version importing
+    it, finds the move on every turn). Raises ``KeyError``."""
     row = db.get_session(session_id)
     if row is None:
         raise KeyError(f"no session {session_id!r}")
@@ -131,7 +133,7 @@ def export_session(db: Database, session_id: str) -> dict[str, Any]:
     return {
         "version": EXPORT_VERSION,
         "session": _row(row),
-        "turns": [_row(t) for t in turns],
+        "turns": [{**_row(t), "move": (t.assessment or {}).get("move") or t.move} for t in turns],
         "overrides": [_row(o) for o in db.overrides(session_id)],
         "comments": [_row(c) for c in db.comments(session_id)],
     }
@@ -152,7 +154,11 @@ def import_session(db: Database, data: dict[str, Any]) -> str:
     unknown export version or an existing session id."""
     if data.get("version") != EXPORT_VERSION:
         raise ValueError(f"unknown export version {data.get('version')!r}")
-    db.import_records(_typed(SessionRow, data["session"]), [_typed(TurnRow, t) for t in data["turns"]],
+    turns = [_typed(TurnRow, t) for t in data["turns"]]
+    for t in turns:  # the move is stored once: in the assessment when the turn has one
+        if t["assessment"] is not None:
+            t["move"] = None
+    db.import_records(_typed(SessionRow, data["session"]), turns,
                       [_typed(OverrideRow, o) for o in data["overrides"]], [_typed(CommentRow, c) for c in data["comments"]])
     return data["session"]["id"]
 

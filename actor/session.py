@@ -184,12 +184,13 @@ class Session:
         if self.writer is not None and not (tips is not None and tips.covers(self.scenario.id, self.lang)):
             self.writer.prefill(self.lang, self.scenario.title(self.lang), self.policy)
 
-    def grade(self, turn: TurnRecord, avoid: list[str] | None = None) -> TurnAssessment:
+    def grade(self, turn: TurnRecord, avoid: list[str] | None = None, request: GradeRequest | None = None) -> TurnAssessment:
         """``turn``'s assessment with the feedback worded (returned, and set on ``turn``, which
         may be a private copy of one of the session's records). The verdicts stay as judged.
-        ``avoid``: the tips already given (default :meth:`tips_given`; another thread passes
-        what it has seen). Never raises for model trouble (the rubric's text is used)."""
-        req = self.grade_request(turn)
+        ``avoid``: the tips already given (default :meth:`tips_given`); ``request``: the turn's
+        :meth:`grade_request` (default: read now). Another thread passes both, read on the
+        session's thread. Never raises for model trouble (the rubric's text is used)."""
+        req = request or self.grade_request(turn)
         start = time.perf_counter()
         assessment = self.judge.word(req, turn.assessment or self.judge.verdicts(req), writer=self.writer,
                                      avoid=self.tips_given() if avoid is None else avoid)

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
 
     bench = Workbench.from_settings(Settings())
     if bench.problems:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: evals/ is not installed
         from actor.embeddings import E5Embeddings
         from evals.baseline.move import LegacyMoves
 

@@ -69,17 +69,19 @@ def test_migration_0003_stores_the_move_once(url: str):
     db.upgrade("0002")  # the schema of older versions: the move in a required column and beside it
     sid = new_session(db)
     with db.engine.begin() as connection:
-        for n, assessment in ((1, {"move": "cave"}), (2, None)):
+        # as the older versions wrote them: a turn without an assessment holds JSON null (the text 'null')
+        for n, assessment in ((1, json.dumps({"move": "cave"})), (2, "null"), (3, None)):
             connection.execute(sa.text(
                 "INSERT INTO turns (session_id, number, customer_line, reply, move, move_judgement, state_before, "
                 "state_after, assessment, seconds, created_at) VALUES (:sid, :n, 'l', 'r', 'boundary', '{}', '{}', '{}', "
-                ":a, '{}', '2026-12-01 10:00:00')"), {"sid": sid, "n": n, "a": json.dumps(assessment) if assessment else None})
+                ":a, '{}', '2026-12-01 10:00:00')"), {"sid": sid, "n": n, "a": assessment})
     db.upgrade()
     assert db.current_revision() == "0003"
     with db.engine.connect() as connection:
         got = connection.execute(sa.text("SELECT number, move FROM turns ORDER BY number")).all()
         assert "move_judgement" not in {c["name"] for c in inspect(connection).get_columns("turns")}
-    assert [tuple(r) for r in got] == [(1, None), (2, "boundary")]  # judged: the assessment's move; unjudged: kept
+    # judged: the assessment's move; unjudged (JSON null or SQL NULL): the column's move kept
+    assert [tuple(r) for r in got] == [(1, None), (2, "boundary"), (3, "boundary")]
     from alembic import command
 
     with db.engine.connect() as connection:  # and back: the column required again, filled from the assessment
@@ -88,7 +90,7 @@ def test_migration_0003_stores_the_move_once(url: str):
         command.downgrade(db._alembic(connection), "0002")
         connection.commit()
         got = connection.execute(sa.text("SELECT number, move FROM turns ORDER BY number")).all()
-    assert [tuple(r) for r in got] == [(1, "cave"), (2, "boundary")] and db.current_revision() == "0002"
+    assert [tuple(r) for r in got] == [(1, "cave"), (2, "boundary"), (3, "boundary")] and db.current_revision() == "0002"
     db.close()
 
 

@@ -86,6 +86,22 @@ def test_the_grading_thread_hands_its_result_over_and_never_changes_the_sessions
     assert "wording" in live.session.turns[0].seconds
 
 
+def test_a_retry_while_gradings_wait_words_every_stored_turn_of_both_branches(db):
+    service = RehearsalService(bench(["Nou?", "En nu?", "Hoezo?", "Eindelijk."], grades=6), db)
+    live = service.start("counter", "easy", "nl")
+    held = hold_grading(service)
+    for reply in (ACK, NEUTRAL, ACK):
+        play(service, live.id, reply)
+    service.retry_from(live.id, 2)  # turns 2 and 3 are rewound away while their wording still waits
+    held.set()
+    service.wait_for_grades(live.id, timeout=30)  # no grading failed on the rewound session
+    play(service, live.id, NEUTRAL)
+    service.wait_for_grades(live.id, timeout=30)
+    stored = [t for branch in db.branches(live.id) for t in branch]
+    assert len({t.id for t in stored}) == 4 and all(t.assessment["wording"] != "pending" for t in stored)
+    assert [t.number for t in service.view(live.id).turns] == [1, 2]
+
+
 def test_a_restarted_service_restores_the_session_and_grades_what_was_left(db):
     first = RehearsalService(bench(["Ik wacht al een uur.", "En nu?"], grades=0), db)
     live = first.start("counter", "easy", "nl")

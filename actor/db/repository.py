@@ -286,6 +286,7 @@ class Database:
             if turn is None:
                 raise KeyError(f"no turn {turn_id}")
             turn.assessment, turn.graded_at = _scrub(assessment), utcnow()
+            turn.move = None  # the move is the assessment's from now on (stored once)
 
     def set_head(self, session_id: str, turn_id: int | None) -> None:
         """Make ``turn_id`` the head of session ``session_id`` (``None``: back to the opening line).

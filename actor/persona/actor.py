@@ -719,13 +719,14 @@ class Actor:
         stay = list(self._prompt.stay_in_role)
         last = next((u.text for u in reversed(history) if u.speaker == "employee"), "")
         if state.ended:
-            candidates = self.closing_lines(state)
+            groups = [self.closing_lines(state)]
         elif last and asks_role_reversal(last):
-            candidates = stay + examples
+            groups = [stay, examples]
         else:
-            candidates = examples + stay
-        if start:
-            candidates = sorted(candidates, key=lambda t: not t.startswith(start + " "))  # stable: order kept otherwise
+            groups = [examples, stay]
+        if start:  # within each group, the lines that begin with the shown words first (sorting is stable)
+            groups = [sorted(g, key=lambda t: not t.startswith(start + " ")) for g in groups]
+        candidates = [text for g in groups for text in g]
         for text in candidates:
             if not self.check(text, text, history, 0 if state.outcome == "resolved" else state.level):
                 return text

@@ -129,6 +129,7 @@ class Live:
             for i, turn in enumerate(turns):
                 if turn.id in self._worded:
                     turns[i] = _worded(turn, *self._worded.pop(turn.id))
+            self._worded.clear()  # what is left belongs to turns a retry rewound away (they are stored)
             self._turns, self._state = tuple(turns), self.session.state
 
     def hand_over(self, turn_id: int, assessment: TurnAssessment, seconds: dict[str, float]) -> None:
@@ -395,11 +396,15 @@ class RehearsalService:
 
     def _queue_grading(self, live: Live, turn: TurnRecord) -> None:
         """Word ``turn`` (a stored record of ``live``) on the grading worker, store the result and
-        hand it over to readers."""
+        hand it over to readers. Call holding ``live.lock``: the turn's grade request is read
+        from the session now, so a retry that rewinds the session before the worker gets to it
+        changes nothing."""
+        request = live.session.grade_request(turn)  # read here, on the session's thread: a retry may rewind it
+
         def grade() -> None:
             own = turn.model_copy(update={"seconds": {}})  # worded privately: readers never see it half-way
             tips = [t.assessment.tip for t in live.snapshot()[0] if t.assessment is not None and t.assessment.tip]
-            assessment = live.session.grade(own, avoid=tips)
+            assessment = live.session.grade(own, avoid=tips, request=request)
             self.db.set_assessment(turn.id, assessment.model_dump())
             live.hand_over(turn.id, assessment, own.seconds)
 

@@ -201,8 +201,8 @@ def build_trainer(db: Database, users: Users, bench) -> None:
             raise gr.Error("Pick at least one scripted trainee.")
         try:
             results, transcripts = run_version(bench, p, text, names, level)
-        except prompt_files.PromptFileError as exc:
-            return {trial_transcripts: report(exc.problems)}
+        except ValueError as exc:  # an invalid text (its problems), or a script the session refused
+            return {trial_transcripts: report(getattr(exc, "problems", None) or [str(exc)])}
         return {trial_table: figures_table({"this text": results}), trial_transcripts: transcripts}
 
     try_it.click(on_try, [path, editor, script_names, difficulty], {trial_table, trial_transcripts})
@@ -218,8 +218,8 @@ def build_trainer(db: Database, users: Users, bench) -> None:
         try:
             a, a_md = run_version(bench, p, a_text, names, level)
             b, b_md = run_version(bench, p, text, names, level)
-        except prompt_files.PromptFileError as exc:
-            return {trial_transcripts: report(exc.problems)}
+        except ValueError as exc:  # an invalid text (its problems), or a script the session refused
+            return {trial_transcripts: report(getattr(exc, "problems", None) or [str(exc)])}
         return {trial_table: figures_table({"A": a, "B": b}), trial_transcripts: f"#### A\n\n{a_md}\n\n#### B\n\n{b_md}"}
 
     ab_run.click(on_ab, [path, editor, version_a, script_names, difficulty], {trial_table, trial_transcripts})

@@ -27,7 +27,10 @@ def upgrade() -> None:
     with op.batch_alter_table("turns") as batch:
         batch.alter_column("move", existing_type=sa.String(32), nullable=True)
         batch.drop_column("move_judgement")
-    op.execute(turns.update().where(turns.c.assessment.is_not(None)).values(move=None))
+    bind = op.get_bind()  # decoded in Python: a turn without an assessment holds JSON null, not SQL NULL
+    for row in bind.execute(sa.select(turns.c.id, turns.c.assessment)).all():
+        if row.assessment is not None:
+            bind.execute(turns.update().where(turns.c.id == row.id).values(move=None))
 
 
 def downgrade() -> None:
