@@ -36,6 +36,10 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("U bent nog steeds boos, dat snap ik.", "nl", "employee"),
         ("The customer finds out that the ID was not provided, which caused the search to stop.", "en", "leaks"),
         ("De klant ontdekt dat het pakket in het depot ligt.", "nl", "leaks"),
+        ("Ik zal je verder helpen als je nodig hebt.", "nl", "employee"),
+        ("I'm not sure why you're calling me out on this, but I'll do everything I can to help.", "en", "employee"),
+        ("Let me explain, and I'll see if I can come up with a solution that meets your needs.", "en", "employee"),
+        ("I'll do my best to resolve this within the next few days.", "en", "employee"),
     ],
 )
 def test_rejects_what_a_customer_would_not_say(line, lang, reason):
@@ -56,6 +60,10 @@ def test_rejects_what_a_customer_would_not_say(line, lang, reason):
         ("Je wilt me toch niet vertellen dat het weer kwijt is?", "nl"),
         ("I'm not an idiot, I know what the app said.", "en"),
         ("Bent u nou de enige medewerker hier?", "nl"),
+        ("Ik zal het langzaam uitleggen, dan kunt u het volgen.", "nl"),  # the white-collar customer's condescension
+        ("I'll hold you to that.", "en"),
+        ("Ik wil dat u mij helpt, nu!", "nl"),
+        ("I'll call the director right away.", "en"),
     ],
 )
 def test_accepts_customer_lines(line, lang):

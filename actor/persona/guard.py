@@ -36,6 +36,11 @@ _EMPLOYEE_VOICE = [
     r"\bi(?:'m| am) (?:the |an? )?(?:\w+ )?(?:employee|clerk|agent|officer)\b(?! of)",
     r"^\W*(?:je|u) wilt (?:het|je|uw|dus|graag)\b", r"^\W*you want (?:the|it|to)\b",
     r"\bom (?:je|u) te helpen\b", r"\bto help you\b",
+    # offering the employee's service: to help, to do what one can, to see what can be done
+    # (explaining "slowly, so you can follow" is the white-collar customer's condescension: allowed)
+    r"\bik (?:zal|ga|wil) (?:u|je|jou) (?:\w+ ){0,2}helpen\b", r"\bi(?:'ll| will) (?:\w+ )?help you\b",
+    r"\bi(?:'ll| will) do (?:everything|all|what|whatever) i can\b", r"\bi(?:'ll| will) do my best to (?:help|resolve|sort)\b",
+    r"\bi(?:'ll| will) see what i can do\b", r"\bi(?:'ll| will) see if i can (?:help|find|come up with|sort)\b",
     r"^\W*(?:je|u) bent (?:nog steeds |nog |erg |echt )*(?:boos|gefrustreerd|geïrriteerd|van streek)\b",
     r"^\W*you(?:'re| are) (?:still |very |really |so )*(?:angry|upset|frustrated|annoyed|not being)\b",
 ]
