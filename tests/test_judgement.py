@@ -117,9 +117,9 @@ def test_a_reviewers_override_changes_the_refit():
                           aggression_type="frustration", tactic="vent", labels={**{c: None for c in CRITERIA}, "takes_control": 1})
                  for s in ("counter", "phone") for _ in range(6)]
     after = fit_heads(rows + overrides, featurizer, "bank", "overrides")
-    x = featurizer.row(__import__("actor.judgement.features", fromlist=["ReplyContext"]).ReplyContext("nl", "Derde keer!", reply, 1),
+    x = featurizer.row(GradeRequest("nl", "Derde keer!", reply, 1),
                        __import__("actor.judgement.heads", fromlist=["FEATURE_SETS"]).FEATURE_SETS[after.criteria["takes_control"].feature_set])
-    xb = featurizer.row(__import__("actor.judgement.features", fromlist=["ReplyContext"]).ReplyContext("nl", "Derde keer!", reply, 1),
+    xb = featurizer.row(GradeRequest("nl", "Derde keer!", reply, 1),
                         __import__("actor.judgement.heads", fromlist=["FEATURE_SETS"]).FEATURE_SETS[before.criteria["takes_control"].feature_set])
     assert after.criteria["takes_control"].p_pass(x)[0] > before.criteria["takes_control"].p_pass(xb)[0] + 0.2
     assert after.criteria["stays_calm"].n == before.criteria["stays_calm"].n  # other criteria: no new labels

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from actor.domain import Move
 from actor.evaluator.assessment import classify_move
+from actor.evaluator.request import GradeRequest
 
 CRITERIA: tuple[str, ...] = (
     "stays_calm", "acknowledges_emotion", "listens_and_explores", "sets_boundary",
@@ -168,6 +169,16 @@ def _main(paths: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1:]))
+
+
+def row_request(row) -> GradeRequest:
+    """The :class:`~actor.evaluator.request.GradeRequest` the app would make for a labelled
+    reply (a :class:`BankRow`, a gold row read as one, or a
+    :class:`~actor.judgement.learn.TrainRow`): its customer line, reply, level, aggression type
+    and tactic, and the scenario's policy document as the text promises are checked against."""
+    return GradeRequest(lang=row.lang, customer_line=row.customer, reply=row.trainee, level=row.escalation_level,
+                        aggression_type=row.aggression_type, tactic=row.tactic, scenario=row.scenario,
+                        scenario_id=row.scenario, policy_text=policy_text(row.scenario, row.lang))
 
 
 def policy_text(scenario: str, lang: str, knowledge_dir: Path | None = None) -> str:

@@ -21,31 +21,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from actor.evaluator import rules
+from actor.evaluator.request import GradeRequest
 from actor.judgement.bank import BOUNDARY_TACTICS
 
 BLOCKS = ("reply", "sentences", "customer", "rules", "context")
 TYPES = ("frustration", "instrumental", "white_collar")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-@dataclass(frozen=True)
-class ReplyContext:
-    """One reply in its context. ``level``: the customer's escalation level (0–4) when they
-    spoke ``customer``; ``allowed``: the policy text promises are checked against."""
-
-    lang: str
-    customer: str
-    reply: str
-    level: int
-    aggression_type: str = "frustration"
-    tactic: str | None = None
-    allowed: str = ""
 
 
 def strip_injection(reply: str) -> tuple[str, bool]:
@@ -66,7 +52,7 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
-def rule_features(ctx: ReplyContext, reply: str) -> list[float]:
+def rule_features(ctx: GradeRequest, reply: str) -> list[float]:
     """Eight floats: stays_calm failure sign, no_false_promises failure sign, conditional or
     refusal boundary sign, end-of-conversation sign, number of questions (capped at 3),
     log(1 + words), share of sentences that are questions, an apology word."""
@@ -83,7 +69,7 @@ def rule_features(ctx: ReplyContext, reply: str) -> list[float]:
     ]
 
 
-def context_features(ctx: ReplyContext) -> list[float]:
+def context_features(ctx: GradeRequest) -> list[float]:
     """Ten floats: level one-hot (L0–L4), aggression type one-hot, boundary tactic, Dutch."""
     level = [float(ctx.level == i) for i in range(5)]
     kind = [float(ctx.aggression_type == t) for t in TYPES]
@@ -91,7 +77,7 @@ def context_features(ctx: ReplyContext) -> list[float]:
 
 
 class Featurizer:
-    """Builds feature matrices for :class:`ReplyContext` rows.
+    """Builds feature matrices for :class:`GradeRequest` rows.
 
     ``embeddings``: anything with ``embed_query(text) -> list[float]`` and
     ``embed_documents(texts)`` (the app's :class:`~actor.embeddings.E5Embeddings`; tests a
@@ -132,11 +118,11 @@ class Featurizer:
                 self._cache[t] = np.asarray(self.embeddings.embed_query(t), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
 
-    def row(self, ctx: ReplyContext, blocks: tuple[str, ...]) -> np.ndarray:
+    def row(self, ctx: GradeRequest, blocks: tuple[str, ...]) -> np.ndarray:
         """The feature vector of one reply for the feature set ``blocks`` (1-d float32)."""
         reply, _ = strip_injection(ctx.reply)
         wanted = ([reply] if "reply" in blocks else []) + (sentences(reply) or [reply] if "sentences" in blocks else []) \
-            + ([ctx.customer] if "customer" in blocks else [])
+            + ([ctx.customer_line] if "customer" in blocks else [])
         self.embed(wanted)  # one batch into the engine
         parts: list[np.ndarray] = []
         for block in blocks:
@@ -145,7 +131,7 @@ class Featurizer:
             elif block == "sentences":
                 parts.append(self.embed(sentences(reply) or [reply]).max(axis=0))
             elif block == "customer":
-                parts.append(self.embed([ctx.customer])[0])
+                parts.append(self.embed([ctx.customer_line])[0])
             elif block == "rules":
                 parts.append(np.asarray(rule_features(ctx, reply), np.float32))
             elif block == "context":
@@ -154,13 +140,13 @@ class Featurizer:
                 raise ValueError(f"unknown feature block {block!r}; choose from {BLOCKS}")
         return np.concatenate(parts).astype(np.float32)
 
-    def matrix(self, contexts: list[ReplyContext], blocks: tuple[str, ...]) -> np.ndarray:
+    def matrix(self, contexts: list[GradeRequest], blocks: tuple[str, ...]) -> np.ndarray:
         """``len(contexts) × n_features`` for the feature set ``blocks`` (the texts are embedded
         in batches first)."""
         texts: list[str] = []
         for c in contexts:
             reply, _ = strip_injection(c.reply)
-            texts += [reply, c.customer] + sentences(reply)
+            texts += [reply, c.customer_line] + sentences(reply)
         self.embed(texts)
         return np.stack([self.row(c, blocks) for c in contexts])
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actor.judgement.bank import CRITERIA
+from actor.judgement.bank import CRITERIA, row_request
 
 ARTEFACT_VERSION = 1
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
@@ -192,13 +192,9 @@ def fit_heads(rows, featurizer, bank_sha256: str, overrides_sha256: str = "", fe
     """Fit every criterion head and the tone head on ``rows`` (:class:`~actor.judgement.bank.
     BankRow`). ``featurizer``: a :class:`~actor.judgement.features.Featurizer`; ``progress``:
     optional callable taking a message. Raises ``ValueError`` for fewer than two scenarios."""
-    from actor.judgement.features import ReplyContext
 
     feature_sets = feature_sets or FEATURE_SETS
-    from actor.judgement.bank import policy_text
-
-    contexts = [ReplyContext(r.lang, r.customer, r.trainee, r.escalation_level, r.aggression_type, r.tactic,
-                             policy_text(r.scenario, r.lang)) for r in rows]
+    contexts = [row_request(r) for r in rows]
     groups_all = np.asarray([r.scenario for r in rows])
     if len(set(groups_all.tolist())) < 2:
         raise ValueError("fitting needs rows from at least two scenarios (the cross-validation leaves one out)")

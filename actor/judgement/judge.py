@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -34,7 +35,7 @@ from actor.evaluator.assessment import CriterionResult, TurnAssessment
 from actor.evaluator.request import GradeRequest
 from actor.evaluator.rubric import Rubric, applicable, default_rubric
 from actor.judgement.bank import BANK_DIR, derive_move, load_bank
-from actor.judgement.features import FIXED_WIDTHS, Featurizer, ReplyContext, strip_injection
+from actor.judgement.features import FIXED_WIDTHS, Featurizer, strip_injection
 from actor.judgement.heads import BLOCK_SETS as FEATURE_SETS
 from actor.judgement.heads import DEFAULT_HEADS, Heads
 from actor.judgement.tips import BankTips
@@ -105,7 +106,7 @@ class Judge:
             raise ValueError("empty reply: nothing to judge")
         start = time.perf_counter()
         criteria = applicable(self.rubric, req.level, req.aggression_type, req.tactic)
-        ctx = ReplyContext(req.lang, req.customer_line, req.reply, req.level, req.aggression_type, req.tactic, req.allowed)
+        ctx = req
         clean, injection = strip_injection(req.reply)
         found = {f.criterion: f for f in rules.findings(clean, req.allowed)}
         rows: dict[str, np.ndarray] = {}
@@ -171,7 +172,7 @@ class Judge:
             try:
                 scored = []
                 for part in parts:
-                    ctx = ReplyContext(req.lang, req.customer_line, part, req.level, req.aggression_type, req.tactic, req.allowed)
+                    ctx = replace(req, reply=part)
                     scored.append((float(head.p_pass(self.featurizer.row(ctx, FEATURE_SETS[head.feature_set]))[0]), part))
                 best = min(scored)[1]
             except Exception:  # embeddings unavailable: the first sentence
@@ -206,8 +207,6 @@ class Judge:
         reply confidently failed and that this judge fails on nothing
         (:meth:`~actor.judgement.tips.BankTips.pick`), not one of ``avoid``; ``None`` when
         there is none, nothing failed, or the embeddings fail."""
-        from dataclasses import replace
-
         from actor.judgement.wording import failed_criteria
 
         failed = failed_criteria(assessment)
@@ -242,8 +241,6 @@ class Judge:
         ``avoid``), else one written by ``writer`` (default: the judge's own; judged like a
         reply before it is kept), else the rubric's example. The verdicts are never changed.
         Never raises for model trouble."""
-        from dataclasses import replace
-
         from actor.judgement.wording import rubric_wording
 
         start = time.perf_counter()

@@ -9,8 +9,7 @@ import time
 
 import numpy as np
 
-from actor.evaluator import GradeRequest
-from actor.judgement.bank import CRITERIA, policy_text
+from actor.judgement.bank import CRITERIA, row_request
 
 
 def cohen_kappa(a: list[int], b: list[int]) -> float:
@@ -32,13 +31,6 @@ def ece(y: list[int], p: list[float], bins: int = 10) -> float:
     y_, p_ = np.asarray(y, float), np.asarray(p, float)
     idx = np.minimum((p_ * bins).astype(int), bins - 1)
     return float(sum(abs(p_[idx == b].mean() - y_[idx == b].mean()) * (idx == b).mean() for b in range(bins) if (idx == b).any()))
-
-
-def request(row) -> GradeRequest:
-    """The :class:`GradeRequest` the app would make for a bank or gold row."""
-    return GradeRequest(lang=row.lang, customer_line=row.customer, reply=row.trainee, level=row.escalation_level,
-                        aggression_type=row.aggression_type, tactic=row.tactic, scenario=row.scenario,
-                        scenario_id=row.scenario, policy_text=policy_text(row.scenario, row.lang))
 
 
 def figures(rows, assessments, seconds: list[float] | None = None) -> dict:
@@ -96,7 +88,7 @@ def judge_rows(judge, rows) -> tuple[list, list[float]]:
     assessments, seconds = [], []
     for row in rows:
         start = time.perf_counter()
-        assessments.append(judge.verdicts(request(row)))
+        assessments.append(judge.verdicts(row_request(row)))
         seconds.append(time.perf_counter() - start)
     return assessments, seconds
 

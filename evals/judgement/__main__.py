@@ -41,8 +41,8 @@ from pathlib import Path
 
 
 from actor.evaluator import GradeRequest
-from actor.judgement.bank import BANK_DIR, CRITERIA, derive_move, load_bank, policy_text, read_rows
-from actor.judgement.measure import figures, holdout, judge_rows, print_table, request
+from actor.judgement.bank import BANK_DIR, CRITERIA, derive_move, load_bank, policy_text, read_rows, row_request
+from actor.judgement.measure import figures, holdout, judge_rows, print_table
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_GOLD = REPO.parent / "shared" / "data" / "gold" / "dev.jsonl"
@@ -164,7 +164,7 @@ def checks(rows, judge, n: int) -> dict:
     hits = {c: [0, 0, 0] for c in CRITERIA}  # model right, heads right, n
     seconds = []
     for row in rows:
-        req = request(row)
+        req = row_request(row)
         start = time.perf_counter()
         probs = scorer.score(req)
         seconds.append(time.perf_counter() - start)
@@ -198,10 +198,10 @@ def old_grader(rows, embeddings) -> dict:
     assessments, seconds, moves = [], [], []
     for i, row in enumerate(rows, 1):
         start = time.perf_counter()
-        a = grader.grade(request(row))
+        a = grader.grade(row_request(row))
         seconds.append(time.perf_counter() - start)
         assessments.append(a)
-        moves.append(movejudge.judge(request(row)).move)
+        moves.append(movejudge.judge(row_request(row)).move)
         print(f"  old grader {i}/{len(rows)}: {seconds[-1]:.1f} s", flush=True)
     figs = figures(rows, assessments, seconds)
     figs["move"] = {"n": len(rows), "accuracy": sum(m == r.move for m, r in zip(moves, rows)) / len(rows)}
@@ -221,7 +221,7 @@ def wording(rows, judge) -> dict:
     seconds, reasons, in_lang, tips, tips_in_lang, model_words, contra = [], 0, 0, 0, 0, 0, 0
     sources: Counter = Counter()
     for row in rows:
-        req = request(row)
+        req = row_request(row)
         a = judge.verdicts(req)
         start = time.perf_counter()
         w = judge.word(req, a)
