@@ -112,6 +112,13 @@ def test_an_apologising_customer_at_l2_and_an_echo_of_the_employee_are_rejected(
     assert check_line("Nee? Wij gaan echt niet met uw pakketje zitten verstoppen? Ongelooflijk.", "nl", employee=employee) == [
         "echoes the employee"]
     assert check_line("Verstoppen? Wie heeft het over verstoppen?", "nl", employee=employee) == []
+    # a copy with a word inserted and others misspelt (shown by the actor eval at hard)
+    boundary = ("Ik leg u graag rustig verder uit wat er kan; gaan de persoonlijke opmerkingen door, dan stop ik het "
+                "gesprek en roep ik een collega erbij.")
+    copied = ("Ik verplicht dat ik de kosten vallen. Ik leg u graag nu rustig verder uit wat der kan; gaan de persoonlijke "
+              "onmerkingen door, dan roep ik een collega eerbij.")
+    assert "echoes the employee" in check_line(copied, "nl", employee=boundary)
+    assert check_line("Een collega erbij? Haal die maar, dan leg ik het hem wel uit.", "nl", employee=boundary) == []
 
 
 def test_a_line_that_announces_the_customer_instead_of_speaking_is_a_leak():

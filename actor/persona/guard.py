@@ -128,11 +128,16 @@ def _spaced_words(text: str) -> str:
     return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
 
 
-def echoes(line: str, other: str, n: int = 5) -> bool:
-    """Whether ``line`` copies ``n`` consecutive words of ``other``."""
+def echoes(line: str, other: str, n: int = 5, similar: float = 0.8) -> bool:
+    """Whether ``line`` copies ``other``: ``n`` consecutive words of it, or a sentence (of
+    :data:`REPEAT_SENTENCE_WORDS` words or more) more than ``similar`` like one of its sentences
+    (a copy with a word inserted or misspelt: "Ik leg u graag nu rustig verder uit wat der kan"
+    after "Ik leg u graag rustig verder uit wat er kan")."""
     words = re.findall(r"\w+", line.lower())
     target = _spaced_words(other)
-    return any(f" {' '.join(words[i:i + n])} " in target for i in range(len(words) - n + 1))
+    if any(f" {' '.join(words[i:i + n])} " in target for i in range(len(words) - n + 1)):
+        return True
+    return any(SequenceMatcher(None, a, b).ratio() > similar for a in _sentences(line) for b in _sentences(other))
 
 
 def _sentences(text: str, min_words: int = REPEAT_SENTENCE_WORDS) -> list[str]:
