@@ -156,3 +156,27 @@ def test_narration_about_the_conversation_is_not_speech():
 def test_a_customer_at_l3_or_higher_is_not_reassured_or_glad(line, lang, level, rejected):
     reasons = check_line(line, lang, level=level)
     assert any(r.startswith("too cooperative") or r == "speaks as the employee" for r in reasons) is rejected, reasons
+
+
+def test_no_customer_line_of_the_playbook_or_the_bank_speaks_as_the_employee():
+    """The employee-voice patterns against every customer line written for the course: the
+    playbook's example lines and the labelled bank's customer lines (938 lines when written)."""
+    import glob
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lines = set()
+    for lang in ("nl", "en"):
+        for path in glob.glob(str(root / "knowledge" / lang / "playbook" / "*.md")):
+            for raw in Path(path).read_text(encoding="utf-8").splitlines():
+                if m := re.match(r"\s*-\s+(.*)", raw):
+                    lines.add((lang, m.group(1).strip().strip('"“”')))
+    for path in glob.glob(str(root / "evals" / "judgement" / "bank" / "*.jsonl")):
+        for raw in Path(path).read_text(encoding="utf-8").splitlines():
+            row = json.loads(raw)
+            lines.add((row["lang"], row["customer"]))
+    assert len(lines) > 900
+    voiced = [(lang, t) for lang, t in sorted(lines) if "speaks as the employee" in check_line(t, lang)]
+    assert voiced == []
