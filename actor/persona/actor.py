@@ -30,10 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from actor.persona.concern import ReplyReader, asks_role_reversal
 from actor.persona.guard import (
     COOPERATIVE_OPENINGS,
-    SATISFIED_OPENINGS,
     COOPERATIVE_WORDS,
     MAX_WORDS,
     NARRATION_OPENINGS,
+    SATISFIED_OPENINGS,
     check_line,
     repeats,
     tidy_line,
