@@ -148,3 +148,15 @@ def test_a_banned_opening_is_blocked_only_at_the_start_of_the_reply():
     after = RepeatPenalty([], lambda t: True, openings=[[21]])  # continuing a shown "Ik": not " begr" next
     assert after(np.array(prompt), np.zeros(30, dtype=np.float32))[21] == -np.inf
     assert np.count_nonzero(after(np.array(prompt + [22]), np.zeros(30, dtype=np.float32))) == 0
+
+
+def test_banned_openings_are_tokenised_as_the_reply_would_start():
+    from types import SimpleNamespace
+
+    from actor.llm.local import steering_processor
+
+    vocab = {"Dank": [35, 1180], "Sorry": [7], "Dat is": [40, 41], " goed": [42, 43], " Dank": [50]}
+    llama = SimpleNamespace(tokenize=lambda text, add_bos, special: vocab[text.decode()])
+    loaded = SimpleNamespace(llama=llama, word_start=lambda t: True)
+    pen = steering_processor(loaded, ban_openings=["Dank", "Sorry", "Dat is goed"])[0]
+    assert pen.openings == [[35, 1180], [40, 41, 42]]  # "D" + "ank": not "ank"; one token ("Sorry") is for ban_words

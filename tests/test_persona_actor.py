@@ -379,14 +379,16 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     first, retry = model.calls
     assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
     assert first["ban_words"] == ["sorry", "excuses", "bedankt", "dank"]  # L2: the customer does not apologise or thank
-    # no narration, not the customer's own earlier sentence, no understanding
-    assert first["ban_openings"] == ["De klant", "De medewerker", "Derde keer dat ik hier sta", "Ik begrijp"]
+    # no narration, no employee's voice, no earlier sentence's start, no understanding, no thanks
+    assert first["ban_openings"] == ["De klant", "De medewerker", "Je wilt", "U wilt", "U bent hier voor", "Je bent boos",
+                                     "U bent boos", "Derde keer dat ik", "Wat vervelend", "Wat is er gebeurd", "Ik begrijp",
+                                     "Dank", "Bedankt", "Sorry", "Excuses"]
     assert "seed" not in first and "temperature" not in first
     assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
     calm = Recording(responses=["Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
     Actor(calm, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, STATE)
     assert "ban_words" not in calm.calls[0]  # at L1 thanking is still in character
-    assert calm.calls[0]["ban_openings"] == ["De klant", "De medewerker", "Derde keer dat ik hier sta"]  # narrating never is
+    assert "Dank" not in calm.calls[0]["ban_openings"] and "De klant" in calm.calls[0]["ban_openings"]  # narrating never is
     plain = FakeListChatModel(responses=["Ik wil nu gewoon mijn pakket mee naar huis."])
     assert Actor(plain, SCENARIO, "nl", FakeRetriever()).steering(HISTORY, "", 3) == {}  # a model without the arguments
 
@@ -395,8 +397,9 @@ def test_short_earlier_sentences_and_rejected_drafts_become_banned_openings():
     from actor.persona.actor import openings_after, said_openings
 
     assert said_openings(["Dat is waar.", "Met Smit.", "Dank", "Ik… Ik weet waar je werkt. En nu?"]) == [
-        "Dat is waar", "Met Smit", "Ik weet waar je werkt", "En nu"]  # one word is no opening; long ones are avoided
-    assert said_openings(["Een zin met veel te veel woorden om nog kort te heten, echt waar."]) == []
+        "Dat is waar", "Met Smit", "Ik weet waar je", "En nu"]  # one word is no opening; a long one's first four words
+    # "I'm still trying to …" opened six lines in a row: the next one may not
+    assert said_openings(["I'm still trying to figure this out.", "I'm still trying to understand."]) == ["I'm still trying to"]
     model = Recording(responses=["Dat is waar.", "Dat klopt niet, ik wil mijn pakket."], calls=[])
     history = HISTORY + [Utterance("customer", "Dat is waar."), Utterance("employee", "Ik ga voor u kijken.")]
     Actor(model, SCENARIO, "nl", FakeRetriever()).reply(history, STATE)
@@ -515,6 +518,17 @@ def test_a_continuation_that_starts_a_second_line_is_stopped_at_once():
     assert "winkel" in list(actor._raw_drafts([]))[-1]  # a fresh draft: the leading newline is no second line
     drafts = list(actor._raw_drafts([], continue_from="Ik"))
     assert drafts[-1] == "\nIk" and actor.model.continued[-1] == "Ik"  # after "Ik": a second line, stopped at once
+
+
+def test_the_openings_kept_from_the_model_are_lines_the_guard_rejects():
+    from actor.persona.guard import COOPERATIVE_FIRST_WORDS, EMPLOYEE_OPENINGS, check_line
+
+    endings = {"nl": (" het geld terug.", " uw pakket.", "."), "en": (" to get your money back.", " the parcel.", ".")}
+    for lang, openings in EMPLOYEE_OPENINGS.items():  # the employee's voice at any level
+        for o in openings:
+            assert any("speaks as the employee" in check_line(o + end, lang, level=0) for end in endings[lang]), o
+    for lang, words in COOPERATIVE_FIRST_WORDS.items():  # from L2 on, thanks or apologies as the first word
+        assert all("too cooperative for L2" in check_line(f"{w.capitalize()}, maar nee.", lang, level=2) for w in words)
 
 
 def test_from_l3_the_drafts_may_not_open_as_a_satisfied_customer():

@@ -497,7 +497,8 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
     tokenised as it starts a line and as it continues one, since a leading space changes the
     tokens) are penalised; each of ``ban_words`` that is a single token in one of its spellings
     (as typed, capitalised, after a space) cannot be produced in that spelling; the reply cannot
-    start with any of ``ban_openings`` (phrases of two or more words, as typed); with
+    start with any of ``ban_openings`` (phrases as typed; a phrase of one word only when it is
+    several tokens: its second token is banned after its first); with
     ``continuing``, its first token must begin a new word (the answer continues a shown text)
     and ``ban_openings`` are what may not follow the shown text (one word or more, each after a
     space). ``strength``: the run penalty's multiplier (logits at the allowance)."""
@@ -522,6 +523,8 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
             openings.append((tok(" " + head) if head else []) + tok(" " + last)[:1])
         elif head:
             openings.append(tok(head) + tok(" " + last)[:1])
+        elif len(tok(last)) >= 2:  # one word of several tokens ("Dank" = "D" + "ank"): not its second
+            openings.append(tok(last)[:2])
     mask = loaded.word_start_mask() if continuing else None
     return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings, multiplier=strength,
                                               first_word_start=mask)])

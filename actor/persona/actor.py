@@ -29,8 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actor.persona.concern import ReplyReader, asks_role_reversal
 from actor.persona.guard import (
+    COOPERATIVE_FIRST_WORDS,
     COOPERATIVE_OPENINGS,
     COOPERATIVE_WORDS,
+    EMPLOYEE_OPENINGS,
     MAX_WORDS,
     NARRATION_OPENINGS,
     SATISFIED_OPENINGS,
@@ -43,6 +45,7 @@ from actor.persona.scene import SceneCheck
 from actor.persona.state import PersonaState, TurnSignals
 
 SHOW_WORDS = 4  # the first complete sentences of a draft are checked and shown once they have this many words
+OPENING_WORDS = 4  # an earlier sentence's first words that a draft may not open with again (see said_openings)
 OPEN_WORDS = 1  # with a model that continues a started answer: its first word is checked and shown at once
 _SENTENCE_END = re.compile(r"[.!?…]+[\"”’)]*(?=\s)")
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"”’)]*$")
@@ -221,18 +224,20 @@ def _bullets(examples: list[str]) -> str:
     return "\n".join(f"- {e}" for e in examples) or "-"
 
 
-def said_openings(texts: list[str], max_words: int = 8) -> list[str]:
-    """The sentences of ``texts`` with 2 to ``max_words`` words, without their closing
-    punctuation, as openings a draft may not start with (``ban_openings``): the draft cannot end
-    such a sentence with its last word. A run penalty (``avoid``) lets a short line through
-    ("Dat is waar." is four tokens, under its allowance), and regenerating after a repeat drew
-    the same short line again ("Dat is waar." three times, "Met Smit." twice in one turn)."""
+def said_openings(texts: list[str], head_words: int = OPENING_WORDS) -> list[str]:
+    """The openings a draft may not start with (``ban_openings``), from the sentences of
+    ``texts`` without their closing punctuation: a sentence of 2 to ``head_words`` words whole
+    (the draft cannot end it with its last word), a longer one's first ``head_words`` words.
+    A run penalty (``avoid``) lets a short line through ("Dat is waar." is four tokens, under its
+    allowance; regenerating after a repeat drew it three times in one turn), and it let the
+    customer open six lines in a row with "I'm still trying to …" (each a new sentence after it)."""
     out: list[str] = []
     for text in texts:
         for sentence in re.split(r"(?<=[.!?…])\s+", text.strip()):
             sentence = re.sub(r"[\s.!?…,;:]+$", "", sentence)
-            if 2 <= len(sentence.split()) <= max_words and sentence not in out:
-                out.append(sentence)
+            head = " ".join(sentence.split()[:head_words])
+            if len(head.split()) >= 2 and head not in out:
+                out.append(head)
     return out
 
 
@@ -645,11 +650,15 @@ class Actor:
         on a retry (a fixed seed would redraw the same line); with :attr:`steer` on a model that
         ``supports_avoid``, ``avoid`` (:meth:`avoided` plus the drafts already rejected),
         ``ban_openings`` (:data:`~actor.persona.guard.NARRATION_OPENINGS`: "The customer is …"
-        narrates, and a shown first word "The" would lead into it; :func:`said_openings` of the
-        customer's earlier lines and the rejected drafts: a short line is too short for
-        ``avoid`` to catch) and, from L2 on, ``ban_words``
-        and more ``ban_openings`` (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
-        :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`); from L3 on also
+        narrates, and a shown first word "The" would lead into it;
+        :data:`~actor.persona.guard.EMPLOYEE_OPENINGS`; :func:`said_openings` of every earlier
+        line of either speaker and of the rejected drafts: a short line is too short for
+        ``avoid`` to catch, and a sentence that opens like an earlier one repeats or echoes it)
+        and, from L2 on, ``ban_words`` and more ``ban_openings``
+        (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
+        :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`,
+        :data:`~actor.persona.guard.COOPERATIVE_FIRST_WORDS`: "Dank" is two tokens, which
+        ``ban_words`` cannot forbid); from L3 on also
         :data:`~actor.persona.guard.SATISFIED_OPENINGS` ("Dat is goed.")."""
         vary: dict = {}
         seed = getattr(self.model, "seed", None)
@@ -659,12 +668,13 @@ class Actor:
             vary["temperature"] = max(self.model.temperature, self.retry_temperature)
         if self.steer and getattr(self.model, "supports_avoid", False):
             vary["avoid"] = self.avoided(history, changed) + [text for text, _ in rejected]
-            vary["ban_openings"] = list(NARRATION_OPENINGS[self.lang])
-            said = [u.text for u in history if u.speaker == "customer"] + [text for text, _ in rejected]
-            vary["ban_openings"] += said_openings(said)
+            vary["ban_openings"] = list(NARRATION_OPENINGS[self.lang]) + list(EMPLOYEE_OPENINGS[self.lang])
+            said = [u.text for u in history if u.text != "…"] + [text for text, _ in rejected]
+            vary["ban_openings"] += [o for o in said_openings(said) if o not in vary["ban_openings"]]
             if level >= 2:
                 vary["ban_words"] = list(COOPERATIVE_WORDS[self.lang])
                 vary["ban_openings"] += list(COOPERATIVE_OPENINGS[self.lang])
+                vary["ban_openings"] += [w.capitalize() for w in COOPERATIVE_FIRST_WORDS[self.lang]]
             if level >= 3:
                 vary["ban_openings"] += list(SATISFIED_OPENINGS[self.lang])
         return vary

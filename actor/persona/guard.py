@@ -89,6 +89,10 @@ COOPERATIVE_FIRST_WORDS = {  # a line at L2+ may not begin with these (its first
     "nl": ("dank", "bedankt", "sorry", "excuses"),
     "en": ("thanks", "thank", "sorry", "apologies"),
 }
+EMPLOYEE_OPENINGS = {  # openings of _EMPLOYEE_VOICE ("You want to get your money back."), kept from the embedded model
+    "nl": ("Je wilt", "U wilt", "U bent hier voor", "Je bent boos", "U bent boos"),
+    "en": ("You want", "I know you're upset", "You're here for", "You're upset", "You're angry", "You're frustrated"),
+}
 NARRATION_OPENINGS = {  # a line that starts like this narrates the scene (the embedded model is kept from it)
     "nl": ("De klant", "De medewerker"),
     "en": ("The customer", "The employee"),
