@@ -40,6 +40,11 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("I'm not sure why you're calling me out on this, but I'll do everything I can to help.", "en", "employee"),
         ("Let me explain, and I'll see if I can come up with a solution that meets your needs.", "en", "employee"),
         ("I'll do my best to resolve this within the next few days.", "en", "employee"),
+        ("Ik weet dat u het leuk vindt om me mee te helpen. Ik houd je bij en ik zal zoeken naar een oplossing.", "nl", "employee"),
+        ("I will do everything to get this sorted out quickly and avoid any negative consequences.", "en", "employee"),
+        ("Meneer, ik zal mijn aanvraag verder behandelen en ik zorgen ervoor dat je een goede vergunning krijgt.", "nl", "employee"),
+        ("I'm glad you're willing to work with me. I'll tell my team leader right away.", "en", "employee"),
+        ("Ik zal je een manager aan de lijn sturen als je nog niet overgestapt bent.", "nl", "employee"),
     ],
 )
 def test_rejects_what_a_customer_would_not_say(line, lang, reason):
@@ -64,6 +69,9 @@ def test_rejects_what_a_customer_would_not_say(line, lang, reason):
         ("I'll hold you to that.", "en"),
         ("Ik wil dat u mij helpt, nu!", "nl"),
         ("I'll call the director right away.", "en"),
+        ("Ik zal ervoor zorgen dat iedereen dit hoort.", "nl"),
+        ("I'll make sure everyone hears about this.", "en"),
+        ("Get me your team leader. Now.", "en"),
     ],
 )
 def test_accepts_customer_lines(line, lang):

@@ -41,6 +41,12 @@ _EMPLOYEE_VOICE = [
     r"\bik (?:zal|ga|wil) (?:u|je|jou) (?:\w+ ){0,2}helpen\b", r"\bi(?:'ll| will) (?:\w+ )?help you\b",
     r"\bi(?:'ll| will) do (?:everything|all|what|whatever) i can\b", r"\bi(?:'ll| will) do my best to (?:help|resolve|sort)\b",
     r"\bi(?:'ll| will) see what i can do\b", r"\bi(?:'ll| will) see if i can (?:help|find|come up with|sort)\b",
+    # promising the employee's service: to find a solution, to make sure, to put through; the employee's colleagues
+    r"\bik (?:zal|ga) (?:\w+ ){0,2}(?:zoeken naar|op zoek naar|met) (?:een )?oplossing\b",
+    r"\bi(?:'ll| will) (?:\w+ )?(?:find|look for|come up with) (?:a|the) solution\b", r"\bi(?:'ll| will) do everything to\b",
+    r"\bik (?:zal )?zorg(?:en)? (?:er ?voor|ervoor) dat (?:u|je|jij)\b", r"\bi(?:'ll| will) make sure (?:that )?you\b",
+    r"\bik (?:zal|ga) (?:je|u) (?:\w+ ){0,3}(?:doorverbinden|aan de lijn)\b", r"\bi(?:'ll| will) put you through\b",
+    r"\b(?:mijn|my) (?:teamleider|leidinggevende|vestigingsmanager|team ?leader|supervisor|branch manager)\b",
     r"^\W*(?:je|u) bent (?:nog steeds |nog |erg |echt )*(?:boos|gefrustreerd|geïrriteerd|van streek)\b",
     r"^\W*you(?:'re| are) (?:still |very |really |so )*(?:angry|upset|frustrated|annoyed|not being)\b",
 ]
@@ -90,8 +96,10 @@ COOPERATIVE_FIRST_WORDS = {  # a line at L2+ may not begin with these (its first
     "en": ("thanks", "thank", "sorry", "apologies"),
 }
 EMPLOYEE_OPENINGS = {  # openings of _EMPLOYEE_VOICE ("You want to get your money back."), kept from the embedded model
-    "nl": ("Je wilt", "U wilt", "U bent hier voor", "Je bent boos", "U bent boos"),
-    "en": ("You want", "I know you're upset", "You're here for", "You're upset", "You're angry", "You're frustrated"),
+    "nl": tuple(f"{you} wilt {w}" for you in ("Je", "U") for w in ("het", "je", "uw", "dus", "graag"))
+    + ("U bent hier voor", "Je bent boos", "U bent boos"),
+    "en": ("You want the", "You want it", "You want to", "I know you're upset", "You're here for", "You're upset",
+           "You're angry", "You're frustrated"),
 }
 NARRATION_OPENINGS = {  # a line that starts like this narrates the scene (the embedded model is kept from it)
     "nl": ("De klant", "De medewerker"),
