@@ -44,7 +44,7 @@ _EMPLOYEE_VOICE = [
     # promising the employee's service: to find a solution, to make sure, to put through; the employee's colleagues
     r"\bik (?:zal|ga) (?:\w+ ){0,2}(?:zoeken naar|op zoek naar|met) (?:een )?oplossing\b",
     r"\bi(?:'ll| will) (?:\w+ )?(?:find|look for|come up with) (?:a|the) solution\b", r"\bi(?:'ll| will) do everything to\b",
-    r"\bik (?:zal )?zorg(?:en)? (?:er ?voor|ervoor) dat (?:u|je|jij)\b", r"\bi(?:'ll| will) make sure (?:that )?you\b",
+    r"\bik (?:zal )?zorg(?:en)? er ?voor dat (?:u|je|jij)\b", r"\bi(?:'ll| will) make sure (?:that )?you\b",
     r"\bik (?:zal|ga) (?:je|u) (?:\w+ ){0,3}(?:doorverbinden|aan de lijn)\b", r"\bi(?:'ll| will) put you through\b",
     r"\b(?:mijn|my) (?:teamleider|leidinggevende|vestigingsmanager|team ?leader|supervisor|branch manager)\b",
     r"^\W*(?:je|u) bent (?:nog steeds |nog |erg |echt )*(?:boos|gefrustreerd|geïrriteerd|van streek)\b",
