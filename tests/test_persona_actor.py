@@ -462,6 +462,23 @@ def test_a_rejected_rest_is_regenerated_from_what_is_shown():
     assert line.text == "Ik wil nu mijn pakket, meneer." and all(b.startswith(a) for a, b in zip(shown, shown[1:]))
 
 
+@pytest.mark.parametrize("draft", ["Bakker: Dat is niet waar. Ik wil mijn pakket.",
+                                   "Meneer Bakker: Dat is niet waar. Ik wil mijn pakket.",
+                                   "**Klant:** Dat is niet waar. Ik wil mijn pakket."])
+@pytest.mark.parametrize("continuing", [False, True])
+def test_a_leading_label_of_the_customer_s_own_name_is_never_shown(draft, continuing):
+    model = (Continuing if continuing else FakeListChatModel)(responses=[draft])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
+    assert line.text == "Dat is niet waar. Ik wil mijn pakket." and line.path == "model"
+    assert not any("Bakker" in s or "Klant" in s for s in shown), shown
+
+
+def test_speech_that_only_starts_like_the_name_is_shown_as_spoken():
+    model = Continuing(responses=["Meneer, luister: ik wil mijn pakket nu."], continued=[])
+    shown, line = pieces(Actor(model, SCENARIO, "nl", FakeRetriever()))
+    assert shown[0] == "Meneer," and line.text == "Meneer, luister: ik wil mijn pakket nu." and line.path == "model"
+
+
 def test_a_whole_sentence_shown_ends_the_line_when_the_rest_keeps_failing():
     model = Continuing(responses=["Nee, dat geloof ik niet. Derde keer dat ik hier sta! Hoor je?",
                                   "Derde keer dat ik hier sta! Echt.", "Derde keer dat ik hier sta!"], continued=[])

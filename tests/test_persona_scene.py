@@ -131,9 +131,14 @@ def test_ordinary_speech_is_not_an_instruction_leak(lang, line):
     ("Ik wil mijn pakket.\n\nEn nu!", "several lines or paragraphs"),
     ("Nou? Medewerker: ik kijk het na.", "speaker label"),
     ("Nou? mevrouw Bakker: ik wacht.", "speaker label"),
+    ("Nou? Bakker: ik wacht.", "speaker label"),  # the name without its honorific is a label too
 ])
 def test_markup_is_rejected(raw, reason):
     assert reason in check("counter", "nl").markup(raw)
+
+
+def test_speech_with_a_colon_is_not_a_speaker_label():
+    assert check("counter", "nl").markup("Luister: ik wil mijn pakket. Kijk: hier is de code.") == []
 
 
 def test_amounts_and_word_forms():

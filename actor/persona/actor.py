@@ -309,6 +309,8 @@ class Actor:
         self.scene = scene or SceneCheck.from_files(scenario, lang, knowledge_dir=knowledge_dir, instructions=texts,
                                                     phrases=phrases, labels=labels)
         self.reader = ReplyReader(scenario, lang, self.scene.policy, embeddings)
+        self._own_labels = list(dict.fromkeys([self._prompt.customer_label, "Klant", "Customer",
+                                               *scenario.customer.name_forms(lang)]))
         self._upcoming: tuple = (None, ([], "", 0))  # (key, (examples, tactic, mood level)) of upcoming()
 
     @property
@@ -485,9 +487,20 @@ class Actor:
         employee lines (echoes), and the scene check (other scenarios, instructions, markup)."""
         earlier = [u.text for u in history if u.speaker == "customer" and u.text != "…"]
         employee = [u.text for u in history if u.speaker == "employee"]
-        own_label = rf"^\s*(?:{re.escape(self._prompt.customer_label)}|klant|customer)\s*:\s*"
-        body = re.sub(own_label, "", raw.strip(), flags=re.I)  # continuing the transcript's format is not a leak
+        body = self.unlabelled(raw.strip())  # continuing the transcript's format is not a leak
         return check_line(text, self.lang, earlier, level, employee) + self.scene.check(text, body)
+
+    def unlabelled(self, raw: str) -> str:
+        """``raw`` without a leading speaker label of the customer's own ("Klant:", "Smit:",
+        "**Meneer Smit:**": the model continuing the transcript's format); other text unchanged."""
+        forms = "|".join(re.escape(f) for f in sorted(self._own_labels, key=len, reverse=True))
+        return re.sub(rf"^\s*\**(?:{forms})\**\s*:\**\s*", "", raw, flags=re.I)
+
+    def may_be_label(self, raw: str) -> bool:
+        """Whether the start of a fresh draft ``raw`` may still become one of the customer's own
+        speaker labels ("Meneer Sm…" of "Meneer Smit:"): its first word is not shown yet."""
+        start = raw.lstrip().lstrip("*").lower()
+        return bool(start) and any(f"{f.lower()}:".startswith(start) for f in self._own_labels)
 
     def stream(self, history: list[Utterance], state: PersonaState,
                before: PersonaState | None = None) -> Iterator[str | ActorLine]:
@@ -686,8 +699,9 @@ class Actor:
         return [u.text for u in history if u.text != "…"] + headings + [changed]
 
     def _raw_drafts(self, messages: list, **sampling) -> Iterator[str]:
-        """One draft for ``messages``, as the raw text so far after each streamed chunk.
-        Generation stops at a second line or past :data:`MAX_WORDS` + 5 words (the draft is
+        """One draft for ``messages``, as the raw text so far after each streamed chunk (a fresh
+        draft without a leading speaker label of the customer's own, :meth:`unlabelled`; nothing
+        while its start may still become one, :meth:`may_be_label`). Generation stops at a second line or past :data:`MAX_WORDS` + 5 words (the draft is
         decided then) and when the caller stops iterating (the model is released at once).
         Raises :class:`DraftError` (with the text so far) when the model call fails."""
         raw = ""
@@ -696,7 +710,10 @@ class Actor:
         try:
             for chunk in chunks:
                 raw += chunk.text
-                yield raw
+                if begun:
+                    yield raw
+                elif not self.may_be_label(raw):
+                    yield self.unlabelled(raw)  # "Smit: Dat is niet waar." is spoken as "Dat is niet waar."
                 if "\n" in (begun + raw).strip() or len(raw.split()) > MAX_WORDS + 5:
                     break  # a second line or an over-long draft: it is decided already
         except Exception as exc:

@@ -54,6 +54,12 @@ class Customer(BaseModel):
     wants: Bilingual
     hidden_facts: tuple[HiddenFact, ...] = Field(min_length=1)
 
+    def name_forms(self, lang: str) -> list[str]:
+        """The forms of the customer's name in ``lang`` a line could be headed with as a speaker
+        label, longest first: "meneer Van Leeuwen", "Van Leeuwen", "Leeuwen"."""
+        words = self.name(lang).split()
+        return list(dict.fromkeys(" ".join(words[i:]) for i in range(len(words))))
+
 
 class Scenario(PromptModel):
     """One rehearsal scenario, ``prompts/scenarios/<id>.yaml`` (``id`` matches the knowledge

@@ -262,7 +262,7 @@ class SceneCheck:
         described = [playbook_descriptions(body) for body in generic]
         background = [*instructions, *phrases, *generic]  # generic customer speech and instructions
         return cls(scenario.id, lang, vocabularies(texts, lang, background), [*instructions, *described], list(phrases),
-                   [*labels, scenario.customer.name(lang)], policy)
+                   [*labels, *scenario.customer.name_forms(lang)], policy)
 
     def foreign(self, line: str) -> list[str]:
         """The words, names and amounts of ``line`` that belong to another scenario (empty = none)."""
