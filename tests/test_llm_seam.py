@@ -155,8 +155,29 @@ def test_banned_openings_are_tokenised_as_the_reply_would_start():
 
     from actor.llm.local import steering_processor
 
-    vocab = {"Dank": [35, 1180], "Sorry": [7], "Dat is": [40, 41], " goed": [42, 43], " Dank": [50]}
+    vocab = {"Dank": [35, 1180], "Sorry": [7], "Dat is": [40, 41], " goed": [42, 43], " Dank": [50], " Goed": [44],
+             "goed": [45, 43], "(": [9]}
     llama = SimpleNamespace(tokenize=lambda text, add_bos, special: vocab[text.decode()])
     loaded = SimpleNamespace(llama=llama, word_start=lambda t: True)
-    pen = steering_processor(loaded, ban_openings=["Dank", "Sorry", "Dat is goed"])[0]
-    assert pen.openings == [[35, 1180], [40, 41, 42]]  # "D" + "ank": not "ank"; one token ("Sorry") is for ban_words
+    pen = steering_processor(loaded, ban_openings=["Dank", "Sorry", "Dat is goed", "("])[0]
+    # "D" + "ank": not "ank"; one token ("Sorry") is for ban_words; "Dat is" + " goed", " Goed" or "goed"; "(" not at all
+    assert sorted(pen.openings) == sorted([[35, 1180], [40, 41, 42], [40, 41, 44], [40, 41, 45], [9]])
+
+
+def test_a_banned_word_of_several_tokens_loses_its_second_token_anywhere():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from actor.llm.local import steering_processor
+
+    vocab = {"bedankt": [60, 61, 62], "Bedankt": [63, 61, 62], " bedankt": [64, 61, 62], " Bedankt": [65, 61, 62],
+             "sorry": [7], "Sorry": [8], " sorry": [9], " Sorry": [10]}
+    llama = SimpleNamespace(tokenize=lambda text, add_bos, special: vocab[text.decode()])
+    pen = steering_processor(SimpleNamespace(llama=llama, word_start=lambda t: True), ban_words=["bedankt", "sorry"])[0]
+    assert pen.banned == [7, 8, 9, 10] and pen.pairs == {60: [61], 63: [61], 64: [61], 65: [61]}
+    prompt = [1, 2, 3]
+    pen(np.array(prompt), np.zeros(70, dtype=np.float32))
+    out = pen(np.array(prompt + [20, 21, 64]), np.zeros(70, dtype=np.float32))  # "... bed": not "ank"
+    assert out[61] == -np.inf and np.isfinite(out[62])
+    assert np.isfinite(pen(np.array(prompt + [20, 21]), np.zeros(70, dtype=np.float32))[61])  # elsewhere "ank" is fine

@@ -372,7 +372,7 @@ class Recording(FakeListChatModel):
 
 
 def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
-    from actor.persona.guard import EMPLOYEE_OPENINGS
+    from actor.persona.guard import COOPERATIVE_OPENINGS, EMPLOYEE_OPENINGS
 
     model = Recording(responses=["Derde keer dat ik hier sta!", "Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
     state = PersonaState(level=2, aggression_type="frustration", turn=1)
@@ -382,8 +382,9 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
     assert first["ban_words"] == ["sorry", "excuses", "bedankt", "dank"]  # L2: the customer does not apologise or thank
     # no narration, no employee's voice, no earlier sentence's start, no understanding, no thanks
-    assert first["ban_openings"] == ["De klant", "De medewerker", *EMPLOYEE_OPENINGS["nl"], "Derde keer dat ik",
-                                     "Wat vervelend", "Wat is er gebeurd", "Ik begrijp", "Dank", "Bedankt", "Sorry", "Excuses"]
+    assert first["ban_openings"] == ["De klant", "De medewerker", "(", *EMPLOYEE_OPENINGS["nl"], "Derde keer dat ik",
+                                     "Wat vervelend", "Wat is er gebeurd", *COOPERATIVE_OPENINGS["nl"],
+                                     "Dank", "Bedankt", "Sorry", "Excuses"]
     assert "seed" not in first and "temperature" not in first
     assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
     calm = Recording(responses=["Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
@@ -539,12 +540,20 @@ def test_a_continuation_that_starts_a_second_line_is_stopped_at_once():
 
 
 def test_the_openings_kept_from_the_model_are_lines_the_guard_rejects():
-    from actor.persona.guard import COOPERATIVE_FIRST_WORDS, EMPLOYEE_OPENINGS, check_line
+    from actor.persona.guard import (COOPERATIVE_FIRST_WORDS, COOPERATIVE_OPENINGS, EMPLOYEE_OPENINGS,
+                                     NARRATION_OPENINGS, check_line)
 
     endings = {"nl": (" terug.", " pakket.", "."), "en": (" get your money back.", " parcel.", ".")}
     for lang, openings in EMPLOYEE_OPENINGS.items():  # the employee's voice at any level
         for o in openings:
             assert any("speaks as the employee" in check_line(o + end, lang, level=0) for end in endings[lang]), o
+    for lang, openings in COOPERATIVE_OPENINGS.items():  # from L2 on, understanding or agreeing
+        for o in openings:
+            assert "too cooperative for L2" in check_line(f"{o}, maar het blijft onzin.", lang, level=2), o
+    for lang, openings in NARRATION_OPENINGS.items():  # narrating or directing the scene at any level
+        for o in openings:
+            line = o + {"nl": " is het zat.", "en": " is fed up."}[lang]
+            assert "leaks instructions or breaks the fiction" in check_line(line, lang, level=0), o
     for lang, words in COOPERATIVE_FIRST_WORDS.items():  # from L2 on, thanks or apologies as the first word
         assert all("too cooperative for L2" in check_line(f"{w.capitalize()}, maar nee.", lang, level=2) for w in words)
 

@@ -45,6 +45,10 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("Meneer, ik zal mijn aanvraag verder behandelen en ik zorgen ervoor dat je een goede vergunning krijgt.", "nl", "employee"),
         ("I'm glad you're willing to work with me. I'll tell my team leader right away.", "en", "employee"),
         ("Ik zal je een manager aan de lijn sturen als je nog niet overgestapt bent.", "nl", "employee"),
+        ("I totally understand your frustration.", "en", "employee"),
+        ("Zo klink je now, bijvoorbeeld:", "nl", "leaks"),  # a heading of the prompt, misspelt
+        ("It's concerning that the customer did not present her ID.", "en", "leaks"),
+        ("Ik vind het te hoog. De klant had een foto van de meter gemaakt.", "nl", "leaks"),
     ],
 )
 def test_rejects_what_a_customer_would_not_say(line, lang, reason):
@@ -72,10 +76,18 @@ def test_rejects_what_a_customer_would_not_say(line, lang, reason):
         ("Ik zal ervoor zorgen dat iedereen dit hoort.", "nl"),
         ("I'll make sure everyone hears about this.", "en"),
         ("Get me your team leader. Now.", "en"),
+        ("De klant moet maar wachten, zeker? Zo gaat dat hier.", "nl"),  # sarcasm, not narration
+        ("So the customer can just wait, can he?", "en"),
     ],
 )
 def test_accepts_customer_lines(line, lang):
     assert check_line(line, lang) == []
+
+
+@pytest.mark.parametrize("line", ["You're correct. But I still want my money.", "U heeft gelijk, maar toch."])
+def test_agreeing_is_out_of_role_from_l2(line):
+    lang = "en" if line.startswith("You") else "nl"
+    assert check_line(line, lang, level=1) == [] and "too cooperative for L2" in check_line(line, lang, level=2)
 
 
 def test_repeats_are_rejected():

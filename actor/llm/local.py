@@ -430,7 +430,9 @@ class RepeatPenalty:
     ``sequences``: token id lists of texts the reply must not reproduce (earlier lines).
     ``word_start(token_id) -> bool``: whether a token begins a word (its text starts with a space
     or is punctuation). ``banned``: token ids that may not be produced at all (``-inf``; e.g.
-    "sorry" for a customer at a high escalation level). ``openings``: token id lists a reply may
+    "sorry" for a customer at a high escalation level). ``pairs``: ``{first: [second, ...]}``,
+    tokens that may not follow ``first`` anywhere in the reply (a banned word of several tokens,
+    " bed" + "ank" + "t" = " bedankt": its second token is banned after its first). ``openings``: token id lists a reply may
     not start with: when the reply so far is an opening without its last token, that token gets
     ``-inf`` (the last token is the first token of the opening's last word, so the reply starts
     with another word, never with a misspelt one).
@@ -445,8 +447,10 @@ class RepeatPenalty:
 
     def __init__(self, sequences: list[list[int]], word_start, banned: Sequence[int] = (),
                  openings: Sequence[Sequence[int]] = (), allowed: int = REPEAT_ALLOWED, base: float = REPEAT_BASE,
-                 multiplier: float = REPEAT_MULTIPLIER, first_word_start=None) -> None:
+                 multiplier: float = REPEAT_MULTIPLIER, first_word_start=None,
+                 pairs: dict[int, Sequence[int]] | None = None) -> None:
         self.sequences = [list(s) for s in sequences if s]
+        self.pairs = {int(k): sorted(set(v)) for k, v in (pairs or {}).items() if v}
         self.first_word_start = first_word_start
         self.word_start = word_start
         self.banned = sorted(set(banned))
@@ -481,6 +485,8 @@ class RepeatPenalty:
         reply = [int(t) for t in input_ids[self.prompt_tokens:]]
         if not reply and self.first_word_start is not None:  # a continued answer: start a new word
             scores[~self.first_word_start] = -float("inf")
+        if reply and reply[-1] in self.pairs:
+            scores[self.pairs[reply[-1]]] = -float("inf")
         for opening in self.openings:
             if reply == opening[:-1]:
                 scores[opening[-1]] = -float("inf")
@@ -495,10 +501,12 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
                        ban_openings: Sequence[str] = (), continuing: bool = False, strength: float = REPEAT_MULTIPLIER):
     """A ``LogitsProcessorList`` with one :class:`RepeatPenalty`: runs of ``avoid`` texts (each
     tokenised as it starts a line and as it continues one, since a leading space changes the
-    tokens) are penalised; each of ``ban_words`` that is a single token in one of its spellings
-    (as typed, capitalised, after a space) cannot be produced in that spelling; the reply cannot
-    start with any of ``ban_openings`` (phrases as typed; a phrase of one word only when it is
-    several tokens: its second token is banned after its first); with
+    tokens) are penalised; none of ``ban_words`` can be produced in any of its spellings (as
+    typed, capitalised, after a space): a spelling of one token is banned, one of several
+    tokens loses its second token after its first; the reply cannot
+    start with any of ``ban_openings`` (phrases as typed, their last word also capitalised and
+    written on to the word before, "Ik wil het Pakket", "Ik wil hetpakket"; a phrase of one word
+    only when it is several tokens, its second token banned after its first, or punctuation, "("); with
     ``continuing``, its first token must begin a new word (the answer continues a shown text)
     and ``ban_openings`` are what may not follow the shown text (one word or more, each after a
     space). ``strength``: the run penalty's multiplier (logits at the allowance)."""
@@ -509,25 +517,29 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
     for text in avoid:
         for variant in (text, " " + text):
             seqs.append(llama.tokenize(variant.encode("utf-8"), add_bos=False, special=False))
-    banned = set()
+    banned, pairs = set(), {}
     for word in ban_words:
         for variant in {word, word.capitalize(), " " + word, " " + word.capitalize()}:
             ids = llama.tokenize(variant.encode("utf-8"), add_bos=False, special=False)
             if len(ids) == 1:
                 banned.add(ids[0])
+            elif len(ids) > 1:
+                pairs.setdefault(ids[0], set()).add(ids[1])
     openings = []
     tok = lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
     for phrase in ban_openings:
         head, _, last = phrase.rpartition(" ")
+        lasts = {" " + last, " " + last[:1].upper() + last[1:]} | ({last} if head else set())
         if continuing:  # the reply continues a shown text: it begins with a space, and may be one word
-            openings.append((tok(" " + head) if head else []) + tok(" " + last)[:1])
+            openings += [(tok(" " + head) if head else []) + tok(v)[:1] for v in lasts if v.startswith(" ")]
         elif head:
-            openings.append(tok(head) + tok(" " + last)[:1])
-        elif len(tok(last)) >= 2:  # one word of several tokens ("Dank" = "D" + "ank"): not its second
+            openings += [tok(head) + tok(v)[:1] for v in lasts]
+        elif len(tok(last)) >= 2 or not last.isalnum():  # "Dank" = "D" + "ank": not its second; "(": not at all
             openings.append(tok(last)[:2])
+    openings = [list(o) for o in dict.fromkeys(tuple(o) for o in openings)]
     mask = loaded.word_start_mask() if continuing else None
     return LogitsProcessorList([RepeatPenalty(seqs, loaded.word_start, sorted(banned), openings, multiplier=strength,
-                                              first_word_start=mask)])
+                                              first_word_start=mask, pairs=pairs)])
 
 
 def _to_llama_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:

@@ -17,9 +17,9 @@ MAX_WORDS = 40  # a spoken customer line; longer lines are cut at a sentence end
 REPEAT_SENTENCE_WORDS = 5  # sentences this long are compared one by one with earlier lines
 
 _EMPLOYEE_VOICE = [
-    r"\bhow (?:can|may) i (?:help|assist)\b", r"\bwhat can i do for you\b", r"\bi understand your (?:frustration|concern)\b",
+    r"\bhow (?:can|may) i (?:help|assist)\b", r"\bwhat can i do for you\b", r"\bi (?:\w+ )?understand your (?:frustration|concern)\b",
     r"\bthank you for (?:your patience|contacting|calling)\b", r"\bi apologi[sz]e for the inconvenience\b",
-    r"\bwaarmee kan ik (?:u|je) helpen\b", r"\bhoe kan ik (?:u|je) helpen\b", r"\bik begrijp uw frustratie\b",
+    r"\bwaarmee kan ik (?:u|je) helpen\b", r"\bhoe kan ik (?:u|je) helpen\b", r"\bik begrijp (?:\w+ )?(?:uw|je) frustratie\b",
     r"\bbedankt voor uw geduld\b", r"\bexcuses voor het ongemak\b", r"\bi know you(?:'re| are) upset\b",
     r"\bik begrijp dat u (?:boos|van streek|gefrustreerd) bent\b",
     r"^\s*(?:employee|medewerker|trainee|assistant|assistent)\s*:",
@@ -60,12 +60,14 @@ _LEAKS = [
     r"\bescalation level\b", r"\bescalatieniveau\b", r"\baggression type\b", r"\bL[0-4]\b", r"\bplaybook\b", r"\btactic\b",
     r"\bpersona\b", r"\bscenario\b", r"\bsimulat", r"\bi(?:'m| am) (?:just )?playing\b", r"\bik speel\b",
     # headings of the customer's own prompt (prompts/persona/customer.yaml)
-    r"\bzo klink je nu\b", r"\bhoe je je nu voelt\b", r"\bwat je nu doet\b", r"\bhet gesprek tot nu toe\b",
+    r"\bzo klink (?:je|jij) (?:nu|nou|now)\b", r"\bhoe je je nu voelt\b", r"\bwat je nu doet\b", r"\bhet gesprek tot nu toe\b",
     r"\bthis is how you sound\b", r"\bhow you feel now\b", r"\bwhat you do now\b", r"\bthe conversation so far\b",
     # narration about the conversation instead of speech in it
-    r"\bde (?:medewerker|klant) (?:heeft|is|wordt|zegt|vraagt|vroeg|maakte|deed|stelde|weet|voelt|wil|denkt|ziet|begrijpt|reageert)\b",
+    r"\bde (?:medewerker|klant) (?:heeft|had|is|was|wordt|werd|zegt|zei|vraagt|vroeg|maakte|deed|stelde|weet|wist|voelt|wil|wilde"
+    r"|denkt|dacht|ziet|zag|begrijpt|reageert|zal|zou|gaat|ging|krijgt|kreeg)\b",  # not "kan", "moet": sarcasm
     r"\bthe (?:employee|customer) (?:has|is|was|says|said|asks|asked|made|did|knows|feels|wants|thinks|sees|understands|reacts"
-    r"|finds|found|realises|realizes|learns|learned|tells|told|tries|tried|becomes|became|hears|heard)\b",
+    r"|finds|found|realises|realizes|learns|learned|tells|told|tries|tried|becomes|became|hears|heard"
+    r"|did|didn't|does|doesn't|had|hasn't|would|will|needs|needed|gets|got)\b",  # not "can", "must": sarcasm
     r"\bde (?:medewerker|klant) (?:ontdekt|ontdekte|hoort|hoorde|vertelt|vertelde|probeert|probeerde|merkt|merkte)\b",
     # the stage direction's own words: its label, "answer as the customer"
     r"^\W*(?:regie|regering|regieaanwijzing|stage direction|direction)\s*:", r"\bantwoord als (?:de )?klant\b",
@@ -75,8 +77,8 @@ _LEAKS = [
     r"\bwat (?:de )?klant (?:nu )?zegt\b", r"\bwhat (?:the )?customer says\b", r"^\s*(?:hier is|here(?:'s| is)) (?:wat|what|het antwoord|de reactie|the (?:response|reply|answer))\b",
 ]
 _COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropped the role
-    r"\bsorry\b", r"\bi apologi[sz]e\b", r"\bthank(?:s| you)\b", r"\bi appreciate\b", r"\byou(?:'re| are) right\b",
-    r"\bexcuses\b", r"\bhet spijt me\b", r"\bbedankt\b", r"\bdank (?:u|je)\b", r"\b(?:u|je) hebt gelijk\b",
+    r"\bsorry\b", r"\bi apologi[sz]e\b", r"\bthank(?:s| you)\b", r"\bi appreciate\b", r"\byou(?:'re| are) (?:right|correct)\b",
+    r"\bexcuses\b", r"\bhet spijt me\b", r"\bbedankt\b", r"\bdank (?:u|je)\b", r"\b(?:u|je) (?:hebt|heeft) gelijk\b",
     r"\bi understand your position\b", r"\bik begrijp (?:uw|je) standpunt\b",
     # opening with understanding ("Ik begrijp je.", "I understand the situation"), unless it is "I don't get ..."
     r"^\W*ik begrijp\b(?!\s+(?:\w+\s+){0,3}niet\b)", r"^\W*i (?:understand|see)\b(?!\s+(?:\w+\s+){0,3}(?:why|how)\b)",
@@ -101,13 +103,13 @@ EMPLOYEE_OPENINGS = {  # openings of _EMPLOYEE_VOICE ("You want to get your mone
     "en": ("You want the", "You want it", "You want to", "I know you're upset", "You're here for", "You're upset",
            "You're angry", "You're frustrated"),
 }
-NARRATION_OPENINGS = {  # a line that starts like this narrates the scene (the embedded model is kept from it)
-    "nl": ("De klant", "De medewerker"),
-    "en": ("The customer", "The employee"),
+NARRATION_OPENINGS = {  # a line that starts like this narrates the scene or directs it (the embedded model is kept from it)
+    "nl": ("De klant", "De medewerker", "("),
+    "en": ("The customer", "The employee", "("),
 }
 COOPERATIVE_OPENINGS = {  # openings of _COOPERATIVE, which the embedded model is kept from starting with at L2+
-    "nl": ("Ik begrijp",),
-    "en": ("I understand", "I see"),
+    "nl": ("Ik begrijp", "Je hebt gelijk", "U hebt gelijk", "U heeft gelijk"),
+    "en": ("I understand", "I see", "You're right", "You are right", "You're correct", "You are correct"),
 }
 SATISFIED_OPENINGS = {  # openings of _SATISFIED, which the embedded model is kept from starting with at L3+
     "nl": ("Dat is goed", "Het is goed", "Dat is heel goed", "Het is heel goed", "Dat is prima", "Het is prima",
