@@ -382,8 +382,8 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
     assert first["ban_words"] == ["sorry", "excuses", "bedankt", "dank"]  # L2: the customer does not apologise or thank
     # no narration, no employee's voice, no earlier sentence's start, no understanding, no thanks
-    assert first["ban_openings"] == ["De klant", "De medewerker", "(", *EMPLOYEE_OPENINGS["nl"], "Derde keer dat ik",
-                                     "Wat vervelend", "Wat is er gebeurd", *COOPERATIVE_OPENINGS["nl"],
+    assert first["ban_openings"] == ["De klant", "De medewerker", "(", *EMPLOYEE_OPENINGS["nl"], "Wat vervelend",
+                                     "Wat is er gebeurd", "Derde keer dat", *COOPERATIVE_OPENINGS["nl"],
                                      "Dank", "Bedankt", "Sorry", "Excuses"]
     assert "seed" not in first and "temperature" not in first
     assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
@@ -406,6 +406,10 @@ def test_short_earlier_sentences_and_rejected_drafts_become_banned_openings():
     history = HISTORY + [Utterance("customer", "Dat is waar."), Utterance("employee", "Ik ga voor u kijken.")]
     Actor(model, SCENARIO, "nl", FakeRetriever()).reply(history, STATE)
     assert "Dat is waar" in model.calls[0]["ban_openings"]  # the earlier short line cannot be started again
+    history += [Utterance("customer", "Ik bedoel de €129 hier aan de balie terug."), Utterance("employee", "Ik zie het wel.")]
+    Actor(model, SCENARIO, "nl", FakeRetriever()).reply(history, STATE)
+    ban = model.calls[-1]["ban_openings"]
+    assert "Ik bedoel de" in ban and "Ik ga voor u" in ban  # the customer's own by three words, the employee's by four
     assert openings_after(["Dat is waar", "De klant", "Datum is"], "Dat") == ["is waar"]  # after a shown "Dat"
 
 

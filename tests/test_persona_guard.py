@@ -47,6 +47,7 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("Ik zal je een manager aan de lijn sturen als je nog niet overgestapt bent.", "nl", "employee"),
         ("I totally understand your frustration.", "en", "employee"),
         ("Zo klink je now, bijvoorbeeld:", "nl", "leaks"),  # a heading of the prompt, misspelt
+        ("Hier is een nieuwe veranderen:", "nl", "leaks"),  # announcing a text instead of speaking
         ("It's concerning that the customer did not present her ID.", "en", "leaks"),
         ("Ik vind het te hoog. De klant had een foto van de meter gemaakt.", "nl", "leaks"),
     ],
@@ -88,6 +89,10 @@ def test_accepts_customer_lines(line, lang):
 def test_agreeing_is_out_of_role_from_l2(line):
     lang = "en" if line.startswith("You") else "nl"
     assert check_line(line, lang, level=1) == [] and "too cooperative for L2" in check_line(line, lang, level=2)
+
+
+def test_a_first_word_with_a_colon_is_speech():
+    assert check_line("Luister:", "nl") == [] and check_line("Listen:", "en") == []  # shown before the rest
 
 
 def test_repeats_are_rejected():

@@ -46,6 +46,8 @@ from actor.persona.state import PersonaState, TurnSignals
 
 SHOW_WORDS = 4  # the first complete sentences of a draft are checked and shown once they have this many words
 OPENING_WORDS = 4  # an earlier sentence's first words that a draft may not open with again (see said_openings)
+OWN_OPENING_WORDS = 3  # the same for the customer's own earlier sentences and rejected drafts: near-repeats
+# ("I'm still unhappy about this" → "I'm still unhappy with the damage") vary from the fourth word on
 OPEN_WORDS = 1  # with a model that continues a started answer: its first word is checked and shown at once
 _SENTENCE_END = re.compile(r"[.!?…]+[\"”’)]*(?=\s)")
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"”’)]*$")
@@ -665,7 +667,8 @@ class Actor:
         ``ban_openings`` (:data:`~actor.persona.guard.NARRATION_OPENINGS`: "The customer is …"
         narrates, and a shown first word "The" would lead into it;
         :data:`~actor.persona.guard.EMPLOYEE_OPENINGS`; :func:`said_openings` of every earlier
-        line of either speaker and of the rejected drafts: a short line is too short for
+        line of either speaker and of the rejected drafts, the customer's own and the rejected
+        drafts' by their first :data:`OWN_OPENING_WORDS` words: a short line is too short for
         ``avoid`` to catch, and a sentence that opens like an earlier one repeats or echoes it)
         and, from L2 on, ``ban_words`` and more ``ban_openings``
         (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
@@ -682,8 +685,10 @@ class Actor:
         if self.steer and getattr(self.model, "supports_avoid", False):
             vary["avoid"] = self.avoided(history, changed) + [text for text, _ in rejected]
             vary["ban_openings"] = list(NARRATION_OPENINGS[self.lang]) + list(EMPLOYEE_OPENINGS[self.lang])
-            said = [u.text for u in history if u.text != "…"] + [text for text, _ in rejected]
-            vary["ban_openings"] += [o for o in said_openings(said) if o not in vary["ban_openings"]]
+            employee = [u.text for u in history if u.speaker == "employee"]
+            own = [u.text for u in history if u.speaker != "employee" and u.text != "…"] + [t for t, _ in rejected]
+            said = said_openings(employee) + said_openings(own, OWN_OPENING_WORDS)
+            vary["ban_openings"] += [o for o in dict.fromkeys(said) if o not in vary["ban_openings"]]
             if level >= 2:
                 vary["ban_words"] = list(COOPERATIVE_WORDS[self.lang])
                 vary["ban_openings"] += list(COOPERATIVE_OPENINGS[self.lang])

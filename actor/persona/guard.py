@@ -192,7 +192,7 @@ def check_line(line: str, lang: str, earlier: Sequence[str] = (), level: int = 0
         reasons.append("speaks as the employee")
     if _any(_ASSISTANT_VOICE, text):
         reasons.append("speaks as an assistant or refuses")
-    if _any(_LEAKS, text):
+    if _any(_LEAKS, text) or text.endswith(":") and len(text.split()) >= 2:  # "Hier is een nieuwe versie:"
         reasons.append("leaks instructions or breaks the fiction")
     detected = language_of(text)
     if detected is not None and detected != lang:
