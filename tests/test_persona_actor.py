@@ -484,6 +484,17 @@ def test_speech_that_only_starts_like_the_name_is_shown_as_spoken():
     assert shown[0] == "Meneer," and line.text == "Meneer, luister: ik wil mijn pakket nu." and line.path == "model"
 
 
+@pytest.mark.parametrize(("line", "addresses"), [
+    ("Ik weet zeker dat u dit aankunt, meneer Bakker.", True), ("Meneer Bakker, ik kijk het even na.", True),
+    ("Dat regelen we, Bakker!", True), ("Met Bakker.", False), ("Ik ben meneer Bakker, en ik wil mijn pakket.", False),
+    ("Meneer, luister eens.", False),
+])
+def test_a_customer_who_addresses_itself_by_name_speaks_as_the_employee(line, addresses):
+    actor = Actor(FakeListChatModel(responses=["x"]), SCENARIO, "nl", FakeRetriever())
+    assert actor.addresses_itself(line) is addresses
+    assert ("speaks as the employee" in actor.check(line, line, HISTORY, 1)) is addresses
+
+
 def test_a_whole_sentence_shown_ends_the_line_when_the_rest_keeps_failing():
     model = Continuing(responses=["Nee, dat geloof ik niet. Derde keer dat ik hier sta! Hoor je?",
                                   "Derde keer dat ik hier sta! Echt.", "Derde keer dat ik hier sta!"], continued=[])

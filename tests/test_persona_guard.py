@@ -48,6 +48,7 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("I totally understand your frustration.", "en", "employee"),
         ("Zo klink je now, bijvoorbeeld:", "nl", "leaks"),  # a heading of the prompt, misspelt
         ("Hier is een nieuwe veranderen:", "nl", "leaks"),  # announcing a text instead of speaking
+        ("I'll continue to advocate on your behalf until you get what you deserve.", "en", "employee"),
         ("It's concerning that the customer did not present her ID.", "en", "leaks"),
         ("Ik vind het te hoog. De klant had een foto van de meter gemaakt.", "nl", "leaks"),
     ],
@@ -85,9 +86,11 @@ def test_accepts_customer_lines(line, lang):
     assert check_line(line, lang) == []
 
 
-@pytest.mark.parametrize("line", ["You're correct. But I still want my money.", "U heeft gelijk, maar toch."])
-def test_agreeing_is_out_of_role_from_l2(line):
-    lang = "en" if line.startswith("You") else "nl"
+@pytest.mark.parametrize(("line", "lang"), [
+    ("You're correct. But I still want my money.", "en"), ("U heeft gelijk, maar toch.", "nl"),
+    ("You're welcome. Now where is it?", "en"), ("Graag gedaan. En nu mijn pakket.", "nl"),
+])
+def test_agreeing_is_out_of_role_from_l2(line, lang):
     assert check_line(line, lang, level=1) == [] and "too cooperative for L2" in check_line(line, lang, level=2)
 
 

@@ -490,7 +490,19 @@ class Actor:
         earlier = [u.text for u in history if u.speaker == "customer" and u.text != "…"]
         employee = [u.text for u in history if u.speaker == "employee"]
         body = self.unlabelled(raw.strip())  # continuing the transcript's format is not a leak
-        return check_line(text, self.lang, earlier, level, employee) + self.scene.check(text, body)
+        reasons = check_line(text, self.lang, earlier, level, employee)
+        if "speaks as the employee" not in reasons and self.addresses_itself(text):
+            reasons.append("speaks as the employee")
+        return reasons + self.scene.check(text, body)
+
+    def addresses_itself(self, text: str) -> bool:
+        """Whether ``text`` addresses the customer by the customer's own name, as the employee
+        would ("I'm sure you can handle this, Mr Whitfield.", "Meneer Smit, ik kijk even na."):
+        the name after a comma at a clause's end, or the full name opening the line with a comma.
+        Saying one's name ("Met Smit.", "I'm Mr Holt.") is not addressing."""
+        forms = self.scenario.customer.name_forms(self.lang)
+        any_form = "|".join(re.escape(f) for f in forms)
+        return bool(re.search(rf",\s*(?:{any_form})\s*(?:[.!?,]|$)|^\W*{re.escape(forms[0])}\s*,", text, re.I))
 
     def unlabelled(self, raw: str) -> str:
         """``raw`` without a leading speaker label of the customer's own ("Klant:", "Smit:",

@@ -47,6 +47,7 @@ _EMPLOYEE_VOICE = [
     r"\bik (?:zal )?zorg(?:en)? er ?voor dat (?:u|je|jij)\b", r"\bi(?:'ll| will) make sure (?:that )?you\b",
     r"\bik (?:zal|ga) (?:je|u) (?:\w+ ){0,3}(?:doorverbinden|aan de lijn)\b", r"\bi(?:'ll| will) put you through\b",
     r"\b(?:mijn|my) (?:teamleider|leidinggevende|vestigingsmanager|team ?leader|supervisor|branch manager)\b",
+    r"\bon your behalf\b", r"\bnamens (?:u|jou)\b",
     r"^\W*(?:je|u) bent (?:nog steeds |nog |erg |echt )*(?:boos|gefrustreerd|geïrriteerd|van streek)\b",
     r"^\W*you(?:'re| are) (?:still |very |really |so )*(?:angry|upset|frustrated|annoyed|not being)\b",
 ]
@@ -80,6 +81,7 @@ _COOPERATIVE = [  # a customer at L2+ who apologises, thanks or agrees has dropp
     r"\bsorry\b", r"\bi apologi[sz]e\b", r"\bthank(?:s| you)\b", r"\bi appreciate\b", r"\byou(?:'re| are) (?:right|correct)\b",
     r"\bexcuses\b", r"\bhet spijt me\b", r"\bbedankt\b", r"\bdank (?:u|je)\b", r"\b(?:u|je) (?:hebt|heeft) gelijk\b",
     r"\bi understand your position\b", r"\bik begrijp (?:uw|je) standpunt\b",
+    r"\byou(?:'re| are) (?:very |most )?welcome\b", r"\bgraag gedaan\b", r"\bgeen dank\b",  # answering thanks
     # opening with understanding ("Ik begrijp je.", "I understand the situation"), unless it is "I don't get ..."
     r"^\W*ik begrijp\b(?!\s+(?:\w+\s+){0,3}niet\b)", r"^\W*i (?:understand|see)\b(?!\s+(?:\w+\s+){0,3}(?:why|how)\b)",
 ]
