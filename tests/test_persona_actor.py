@@ -380,7 +380,8 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     assert line.path == "regenerated" and line.rejected[0][1] == ["repeats an earlier line"]
     first, retry = model.calls
     assert {"Derde keer dat ik hier sta!", "Wat vervelend. Wat is er gebeurd?"} <= set(first["avoid"])
-    assert first["ban_words"] == ["sorry", "excuses", "bedankt", "dank"]  # L2: the customer does not apologise or thank
+    # never its own surname (it would address itself as the employee does); from L2 no apologies or thanks
+    assert first["ban_words"] == ["Bakker", "sorry", "excuses", "bedankt", "dank"]
     # no narration, no employee's voice, no earlier sentence's start, no understanding, no thanks
     assert first["ban_openings"] == ["De klant", "De medewerker", "(", *EMPLOYEE_OPENINGS["nl"], "Wat vervelend",
                                      "Wat is er gebeurd", "Derde keer dat", *COOPERATIVE_OPENINGS["nl"],
@@ -389,7 +390,7 @@ def test_drafts_are_steered_away_from_earlier_lines_and_retries_vary():
     assert retry["seed"] == 8 and retry["temperature"] == 1.0 and "Derde keer dat ik hier sta!" in retry["avoid"]
     calm = Recording(responses=["Ik wil nu gewoon mijn pakket mee naar huis."], calls=[])
     Actor(calm, SCENARIO, "nl", FakeRetriever()).reply(HISTORY, STATE)
-    assert "ban_words" not in calm.calls[0]  # at L1 thanking is still in character
+    assert calm.calls[0]["ban_words"] == ["Bakker"]  # at L1 thanking is still in character
     assert "Dank" not in calm.calls[0]["ban_openings"] and "De klant" in calm.calls[0]["ban_openings"]  # narrating never is
     plain = FakeListChatModel(responses=["Ik wil nu gewoon mijn pakket mee naar huis."])
     assert Actor(plain, SCENARIO, "nl", FakeRetriever()).steering(HISTORY, "", 3) == {}  # a model without the arguments

@@ -676,13 +676,14 @@ class Actor:
         """Extra generation arguments for one draft: another seed and :attr:`retry_temperature`
         on a retry (a fixed seed would redraw the same line); with :attr:`steer` on a model that
         ``supports_avoid``, ``avoid`` (:meth:`avoided` plus the drafts already rejected),
+        ``ban_words`` (the customer's own surname, :meth:`addresses_itself`),
         ``ban_openings`` (:data:`~actor.persona.guard.NARRATION_OPENINGS`: "The customer is …"
         narrates, and a shown first word "The" would lead into it;
         :data:`~actor.persona.guard.EMPLOYEE_OPENINGS`; :func:`said_openings` of every earlier
         line of either speaker and of the rejected drafts, the customer's own and the rejected
         drafts' by their first :data:`OWN_OPENING_WORDS` words: a short line is too short for
         ``avoid`` to catch, and a sentence that opens like an earlier one repeats or echoes it)
-        and, from L2 on, ``ban_words`` and more ``ban_openings``
+        and, from L2 on, more ``ban_words`` and ``ban_openings``
         (:data:`~actor.persona.guard.COOPERATIVE_WORDS`,
         :data:`~actor.persona.guard.COOPERATIVE_OPENINGS`,
         :data:`~actor.persona.guard.COOPERATIVE_FIRST_WORDS`: "Dank" is two tokens, which
@@ -701,8 +702,10 @@ class Actor:
             own = [u.text for u in history if u.speaker != "employee" and u.text != "…"] + [t for t, _ in rejected]
             said = said_openings(employee) + said_openings(own, OWN_OPENING_WORDS)
             vary["ban_openings"] += [o for o in dict.fromkeys(said) if o not in vary["ban_openings"]]
+            # the customer's own surname: a small model addresses the customer by it ("…, Mr Whitfield.")
+            vary["ban_words"] = [self.scenario.customer.name_forms(self.lang)[-1]]
             if level >= 2:
-                vary["ban_words"] = list(COOPERATIVE_WORDS[self.lang])
+                vary["ban_words"] += list(COOPERATIVE_WORDS[self.lang])
                 vary["ban_openings"] += list(COOPERATIVE_OPENINGS[self.lang])
                 vary["ban_openings"] += [w.capitalize() for w in COOPERATIVE_FIRST_WORDS[self.lang]]
             if level >= 3:
