@@ -279,6 +279,9 @@ def test_promised_times_are_compared_as_numbers_and_units_and_refusals_are_not_c
     assert findings("Geld terug kan ik u hier niet geven.") == []
     assert findings("I can't waive the fee.") == []
     assert findings("Fine, I'll waive the fee.")[0].criterion == "no_false_promises"
+    # asking about the bill is not taking something off it
+    assert findings("Wat had u precies verwacht, en welk deel van de rekening zit u het meest dwars?") == []
+    assert findings("Die opzegvergoeding haal ik er wel van de rekening af.")[0].criterion == "no_false_promises"
 
 
 def test_a_flawless_session_has_no_worst_moments_and_a_poor_one_no_best():

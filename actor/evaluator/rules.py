@@ -34,7 +34,8 @@ _CONCESSION = [
     r"\bi(?:'ll| will) (?:waive|refund|cancel|drop|make an exception)\b", r"\bjust this once\b",
     r"\bi promise\b", r"\bi guarantee\b", r"\bdon't tell anyone\b",
     r"\bik beloof\b", r"\bik garandeer\b", r"\b(?:laten )?vervallen\b", r"\bkwijtschel",
-    r"\bvan de rekening\b", r"\bregel het (?:meteen|wel|direct)\b", r"\bvoor deze keer\b",
+    r"\bvan de rekening (?:af|halen|gehaald|schrappen|geschrapt)\b",  # not "welk deel van de rekening"
+    r"\b(?:haal|haalt|halen|schrap|schrapt)\b[^.!?]{0,30}\bvan de rekening\b", r"\bregel het (?:meteen|wel|direct)\b", r"\bvoor deze keer\b",
     r"\b(?:krijgt u|u krijgt|geef ik u|ik geef u|stort ik|ik stort)\b[^.!?]{0,30}(?:\bgeld\b|€|\beuro\b)[^.!?]{0,15}\bterug\b",
     r"\bbeloof ik (?:u|je|het)\b", r"\bdat beloof ik\b", r"\bi(?:'ll| will) give you\b[^.!?]{0,30}\bback\b",
 ]
