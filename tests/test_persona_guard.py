@@ -50,6 +50,8 @@ from actor.persona.guard import check_line, language_of, tidy_line
         ("Hier is een nieuwe veranderen:", "nl", "leaks"),  # announcing a text instead of speaking
         ("I'll continue to advocate on your behalf until you get what you deserve.", "en", "employee"),
         ("Ik zou dus beter een concrete vervolgstap suggesteert.", "nl", "leaks"),  # the stage direction's term
+        ("Eén ophaalcode: [Zet hier je ophaalcode]", "nl", "leaks"),  # shown in a browser rehearsal
+        ("My code is {code}, so where is it?", "en", "leaks"),
         ("Je begint, medewerker.", "nl", "leaks"), ("Zeg, medewerker: ik denk van niet.", "nl", "leaks"),
         ("It's concerning that the customer did not present her ID.", "en", "leaks"),
         ("Ik vind het te hoog. De klant had een foto van de meter gemaakt.", "nl", "leaks"),
