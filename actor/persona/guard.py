@@ -75,8 +75,9 @@ _LEAKS = [
     r"\banswer as (?:the )?customer\b", r"^\s*\(",  # a line opening with a parenthesis is a stage direction
     r"\bhet gesprek (?:is|wordt)\b",
     r"\bthe conversation (?:is|was|has)\b",
-    # a template's placeholder instead of speech: "Eén ophaalcode: [Zet hier je ophaalcode]"
-    r"\[[^\]]*\]", r"\{[^}]*\}", r"<[^>]*>",
+    # a template's placeholder instead of speech: "Eén ophaalcode: [Zet hier je ophaalcode]", "{code}"
+    # (markup such as "<img …>" or "![c](…)" is left to the display, which shows it as text)
+    r"\[[^\]\s]*\s[^\]]*\]", r"\{[^}]*\}",
     # the stage direction's and the transcript's own terms: "een concrete vervolgstap", "Zeg, medewerker:"
     r"\bconcrete (?:vervolgstap|next step)\b", r"(?:^|,\s*)(?:medewerker|employee)\s*[.!?,:]",
     r"\bwat (?:de )?klant (?:nu )?zegt\b", r"\bwhat (?:the )?customer says\b", r"^\s*(?:hier is|here(?:'s| is)) (?:wat|what|het antwoord|de reactie|the (?:response|reply|answer))\b",
