@@ -517,23 +517,23 @@ def steering_processor(loaded: "LoadedModel", avoid: Sequence[str] = (), ban_wor
     for text in avoid:
         for variant in (text, " " + text):
             seqs.append(llama.tokenize(variant.encode("utf-8"), add_bos=False, special=False))
+    tok = lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
     banned, pairs = set(), {}
     for word in ban_words:
         for variant in {word, word.capitalize(), " " + word, " " + word.capitalize()}:
-            ids = llama.tokenize(variant.encode("utf-8"), add_bos=False, special=False)
+            ids = tok(variant)
             if len(ids) == 1:
                 banned.add(ids[0])
             elif len(ids) > 1:
                 pairs.setdefault(ids[0], set()).add(ids[1])
     openings = []
-    tok = lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
     for phrase in ban_openings:
         head, _, last = phrase.rpartition(" ")
-        lasts = {" " + last, " " + last[:1].upper() + last[1:]} | ({last} if head else set())
+        spellings = {" " + last, " " + last[:1].upper() + last[1:]}  # after a space, as typed and capitalised
         if continuing:  # the reply continues a shown text: it begins with a space, and may be one word
-            openings += [(tok(" " + head) if head else []) + tok(v)[:1] for v in lasts if v.startswith(" ")]
+            openings += [(tok(" " + head) if head else []) + tok(v)[:1] for v in spellings]
         elif head:
-            openings += [tok(head) + tok(v)[:1] for v in lasts]
+            openings += [tok(head) + tok(v)[:1] for v in spellings | {last}]  # and run on: "hetpakket"
         elif len(tok(last)) >= 2 or not last.isalnum():  # "Dank" = "D" + "ank": not its second; "(": not at all
             openings.append(tok(last)[:2])
     openings = [list(o) for o in dict.fromkeys(tuple(o) for o in openings)]

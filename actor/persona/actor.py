@@ -311,8 +311,7 @@ class Actor:
         self.scene = scene or SceneCheck.from_files(scenario, lang, knowledge_dir=knowledge_dir, instructions=texts,
                                                     phrases=phrases, labels=labels)
         self.reader = ReplyReader(scenario, lang, self.scene.policy, embeddings)
-        self._own_labels = list(dict.fromkeys([self._prompt.customer_label, "Klant", "Customer",
-                                               *scenario.customer.name_forms(lang)]))
+        self._own_names()
         self._upcoming: tuple = (None, ([], "", 0))  # (key, (examples, tactic, mood level)) of upcoming()
 
     @property
@@ -324,6 +323,7 @@ class Actor:
     @prompt.setter
     def prompt(self, value: PersonaPrompt) -> None:
         self._prompt = value
+        self._own_names()
         texts, phrases = instruction_texts(value, self.lang)
         self.scene.add_instructions(texts)
         self.scene.add_instructions(phrases, phrases=True)
@@ -495,26 +495,33 @@ class Actor:
             reasons.append("speaks as the employee")
         return reasons + self.scene.check(text, body)
 
+    def _own_names(self) -> None:
+        """Compile, once per prompt, the patterns of the customer's own labels and name (see
+        :meth:`unlabelled`, :meth:`may_be_label`, :meth:`addresses_itself`; they run per streamed chunk)."""
+        forms = self.scenario.customer.name_forms(self.lang)
+        labels = sorted(dict.fromkeys([self._prompt.customer_label, "Klant", "Customer", *forms]), key=len, reverse=True)
+        self._label_starts = [f"{f.lower()}:" for f in labels]
+        self._label = re.compile(rf"^\s*\**(?:{'|'.join(map(re.escape, labels))})\**\s*:\**\s*", re.I)
+        self._address = re.compile(rf",\s*(?:{'|'.join(map(re.escape, forms))})\s*(?:[.!?,]|$)|^\W*{re.escape(forms[0])}\s*,",
+                                   re.I)
+
     def addresses_itself(self, text: str) -> bool:
         """Whether ``text`` addresses the customer by the customer's own name, as the employee
         would ("I'm sure you can handle this, Mr Whitfield.", "Meneer Smit, ik kijk even na."):
         the name after a comma at a clause's end, or the full name opening the line with a comma.
         Saying one's name ("Met Smit.", "I'm Mr Holt.") is not addressing."""
-        forms = self.scenario.customer.name_forms(self.lang)
-        any_form = "|".join(re.escape(f) for f in forms)
-        return bool(re.search(rf",\s*(?:{any_form})\s*(?:[.!?,]|$)|^\W*{re.escape(forms[0])}\s*,", text, re.I))
+        return bool(self._address.search(text))
 
     def unlabelled(self, raw: str) -> str:
         """``raw`` without a leading speaker label of the customer's own ("Klant:", "Smit:",
         "**Meneer Smit:**": the model continuing the transcript's format); other text unchanged."""
-        forms = "|".join(re.escape(f) for f in sorted(self._own_labels, key=len, reverse=True))
-        return re.sub(rf"^\s*\**(?:{forms})\**\s*:\**\s*", "", raw, flags=re.I)
+        return self._label.sub("", raw)
 
     def may_be_label(self, raw: str) -> bool:
         """Whether the start of a fresh draft ``raw`` may still become one of the customer's own
         speaker labels ("Meneer Sm…" of "Meneer Smit:"): its first word is not shown yet."""
         start = raw.lstrip().lstrip("*").lower()
-        return bool(start) and any(f"{f.lower()}:".startswith(start) for f in self._own_labels)
+        return bool(start) and any(label.startswith(start) for label in self._label_starts)
 
     def stream(self, history: list[Utterance], state: PersonaState,
                before: PersonaState | None = None) -> Iterator[str | ActorLine]:
